@@ -1,0 +1,33 @@
+#pragma once
+// Float64 references used by tests, `cpattn verify` and `cpattn demo`. Plain loops over
+// strided views, written for clarity, never for speed. Inputs may be any dtype/device-cpu.
+#include <cstdint>
+#include <vector>
+
+#include "cpattn/ops.hpp"
+
+namespace cpattn::reference {
+
+double load(const TensorView& t, int64_t offset);  // element at `offset` (elements), as f64
+int64_t offset_of(const TensorView& t, std::initializer_list<int64_t> index);
+
+// Results as dense row-major f64 arrays: out [B*H*D], lse [B*H].
+struct MergeResult {
+  std::vector<double> out, lse;
+};
+MergeResult merge_attn_states(const TensorView& outs, const TensorView& lses,
+                              const MergeOptions& options = {});
+MergeResult correct_attn_out(const TensorView& out, const TensorView& lses, int64_t rank,
+                             const MergeOptions& options = {});
+
+// Attention of one query per (row, head) against that row's first kv_len[b] keys:
+// q [B, H, D], k/v [B, S, H, D] (S >= max kv_len), scores scaled by `scale`.
+// Returns out [B*H*D] and natural-log lse [B*H]; rows with no keys get out 0, lse -inf.
+// `kv_begin`/`kv_end` select a shard [begin, end) of each row's keys (clamped to kv_len).
+MergeResult attention(const std::vector<double>& q, const std::vector<double>& k,
+                      const std::vector<double>& v, int64_t B, int64_t S, int64_t H, int64_t D,
+                      const std::vector<int64_t>& kv_len, double scale,
+                      const std::vector<int64_t>* kv_begin = nullptr,
+                      const std::vector<int64_t>* kv_end = nullptr);
+
+}  // namespace cpattn::reference

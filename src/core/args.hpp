@@ -1,0 +1,76 @@
+#pragma once
+// The normalised, validated form of each op's arguments: what every backend consumes.
+// Built only by src/core/validate.cpp, so a backend never sees an unchecked tensor.
+#include <cstdint>
+
+#include "cpattn/ops.hpp"
+
+namespace cpattn::detail {
+
+// Element offset of row (b, h): b*sb + (h / h_inner)*s_outer + (h % h_inner)*sh.
+// h_inner == H (s_outer unused) for ordinary [B, H, D] views; the cp functions split H
+// into [N, H/N] to write the reduce-scatter layout directly.
+struct RowMap {
+  int64_t sb = 0, sh = 0, s_outer = 0, h_inner = 1;
+};
+
+// merge_attn_states (rank < 0) and correct_attn_out (rank >= 0).
+struct MergeArgs {
+  int64_t N = 0, B = 0, H = 0, D = 0;
+  int64_t rank = -1;
+  bool base2 = false;
+  DType dtype = DType::f32;  // data dtype of src and dst
+  Device device{};
+  // src: outs [N, B, H, D] (merge) or the rank's out [B, H, D] (correct; src_sn unused)
+  const void* src = nullptr;
+  int64_t src_sn = 0, src_sd = 1;
+  RowMap src_rows;
+  // lses [N, B, H]
+  const void* lses = nullptr;
+  DType lse_dtype = DType::f32;
+  int64_t lse_sn = 0, lse_sb = 0, lse_sh = 0;
+  // dst [B, H, D]
+  void* dst = nullptr;
+  int64_t dst_sd = 1;
+  RowMap dst_rows;
+  // optional dst_lse: row (b, h) for heads h in [lse_h_begin, lse_h_end) lands at
+  // element dst_lse_rows(b, h - lse_h_begin)
+  void* dst_lse = nullptr;
+  DType dst_lse_dtype = DType::f32;
+  RowMap dst_lse_rows;
+  int64_t lse_h_begin = 0, lse_h_end = 0;
+  // optional kv_lens [N, B]: 0 marks an empty partial
+  const void* kv_lens = nullptr;
+  DType kv_dtype = DType::i32;
+  int64_t kv_sn = 0, kv_sb = 0;
+};
+
+// pack_seq (to_padded) and unpack_seq. Offsets in bytes; rows are `row_bytes` long and
+// contiguous inside.
+struct PackArgs {
+  bool to_padded = true;
+  int64_t B = 0, L = 0, T = 0;
+  int64_t row_bytes = 0, elem_bytes = 1;
+  Device device{};
+  const char* tokens = nullptr;  // [T] rows: x for pack, out for unpack
+  int64_t token_stride = 0;
+  const char* padded = nullptr;  // [B, L] rows: out for pack, packed for unpack
+  int64_t padded_sb = 0, padded_sl = 0;
+  const void* lengths = nullptr;  // [B] lengths or [B + 1] cu_seqlens
+  DType lengths_dtype = DType::i32;
+  int64_t lengths_stride = 1;
+  bool cu_seqlens = false;
+  uint64_t pad_bits = 0;  // pad value in the element type, low elem_bytes bytes
+};
+
+inline int64_t row_offset(const RowMap& m, int64_t b, int64_t h) {
+  return b * m.sb + (h / m.h_inner) * m.s_outer + (h % m.h_inner) * m.sh;
+}
+
+// Loads an index/length element of an int32/int64 tensor.
+inline int64_t load_index(const void* p, DType dt, int64_t offset) {
+  return dt == DType::i64 ? static_cast<const int64_t*>(p)[offset]
+                          : static_cast<const int32_t*>(p)[offset];
+}
+
+}  // namespace cpattn::detail

@@ -1,0 +1,30 @@
+// Linked instead of src/cuda when cpattn is built without nvcc: every CUDA entry point
+// reports that clearly instead of failing to link or crashing.
+#include "../cuda/backend.hpp"
+#include "cpattn/error.hpp"
+
+namespace cpattn::cuda {
+namespace {
+[[noreturn]] void unavailable() {
+  throw Error("device", "CPU tensors (this cpattn was built without CUDA: rebuild with nvcc present and "
+                        "-DCPATTN_CUDA=ON)",
+              "a CUDA tensor or context");
+}
+}  // namespace
+
+bool compiled() { return false; }
+int device_count() { return 0; }
+void merge(const detail::MergeArgs&, Stream) { unavailable(); }
+size_t pack_workspace_bytes(const detail::PackArgs&) { unavailable(); }
+void pack(const detail::PackArgs&, void*, Stream) { unavailable(); }
+void sum_buffers(const void* const*, int, void*, size_t, DType, Stream) { unavailable(); }
+void* device_malloc(size_t, int) { unavailable(); }
+void device_free(void*, int) {}
+void memcpy_async(void*, const void*, size_t, Stream) { unavailable(); }
+void memcpy_to_host(void*, const void*, size_t, Stream) { unavailable(); }
+void memset_async(void*, int, size_t, Stream) { unavailable(); }
+void stream_synchronize(Stream) { unavailable(); }
+bool stream_is_capturing(Stream) { return false; }
+void set_device(int) { unavailable(); }
+
+}  // namespace cpattn::cuda

@@ -1,0 +1,324 @@
+#include "validate.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <sstream>
+
+#include "convert.hpp"
+
+namespace cpattn::detail {
+namespace {
+
+constexpr std::initializer_list<DType> kDataDTypes = {DType::f32, DType::f16, DType::bf16};
+constexpr std::initializer_list<DType> kIndexDTypes = {DType::i32, DType::i64};
+
+std::string num(double v) {
+  std::ostringstream o;
+  o << v;
+  return o.str();
+}
+
+// [lo, hi) byte span a view touches; empty when it has no elements.
+struct Span {
+  uintptr_t lo = 0, hi = 0;
+  bool empty() const { return hi <= lo; }
+};
+Span span_of(const TensorView& t) {
+  if (t.numel() == 0 || !t.data) return {};
+  const auto esize = static_cast<int64_t>(t.element_size());
+  int64_t lo = 0, hi = 0;
+  for (int i = 0; i < t.ndim; ++i) {
+    const int64_t ext = (t.shape[i] - 1) * t.strides[i] * esize;
+    (ext < 0 ? lo : hi) += ext;
+  }
+  const auto base = reinterpret_cast<uintptr_t>(t.data);
+  return {base + static_cast<uintptr_t>(lo), base + static_cast<uintptr_t>(hi + esize)};
+}
+
+bool same_view(const TensorView& a, const TensorView& b) {
+  if (a.data != b.data || a.dtype != b.dtype || a.ndim != b.ndim) return false;
+  for (int i = 0; i < a.ndim; ++i)
+    if (a.shape[i] != b.shape[i] || (a.shape[i] > 1 && a.strides[i] != b.strides[i])) return false;
+  return true;
+}
+
+void check_float_tensor(const TensorView& t, const char* name, int ndim, const char* dims) {
+  check_ndim(t, name, ndim, dims);
+  check_dtype(t, name, kDataDTypes);
+  check_data(t, name);
+}
+
+RowMap rows_of(const TensorView& t) {  // [B, H, ...] view
+  return RowMap{t.strides[0], t.strides[1], 0, std::max<int64_t>(t.shape[1], 1)};
+}
+
+void fill_lse_out(MergeArgs& a, const TensorView* out_lse, const std::initializer_list<const TensorView*> inputs,
+                  const char* dims) {
+  a.lse_h_begin = 0;
+  a.lse_h_end = a.H;
+  if (!out_lse) return;
+  check_float_tensor(*out_lse, "out_lse", 2, dims);
+  check_dim(*out_lse, "out_lse", 0, a.B, "B");
+  check_dim(*out_lse, "out_lse", 1, a.H, "H");
+  check_device(*out_lse, "out_lse", a.device);
+  check_writable(*out_lse, "out_lse");
+  for (const TensorView* in : inputs) check_no_overlap(*out_lse, "out_lse", *in, "an input", false);
+  a.dst_lse = out_lse->data;
+  a.dst_lse_dtype = out_lse->dtype;
+  a.dst_lse_rows = rows_of(*out_lse);
+}
+
+void fill_kv_lens(MergeArgs& a, const MergeOptions& o) {
+  if (!o.kv_lens) return;
+  const TensorView& k = *o.kv_lens;
+  check_ndim(k, "kv_lens", 2, "[N, B]");
+  check_dtype(k, "kv_lens", kIndexDTypes);
+  check_dim(k, "kv_lens", 0, a.N, "N");
+  check_dim(k, "kv_lens", 1, a.B, "B");
+  check_device(k, "kv_lens", a.device);
+  check_data(k, "kv_lens");
+  a.kv_lens = k.data;
+  a.kv_dtype = k.dtype;
+  a.kv_sn = k.strides[0];
+  a.kv_sb = k.strides[1];
+}
+
+void fill_lses(MergeArgs& a, const TensorView& lses) {
+  check_float_tensor(lses, "lses", 3, "[N, B, H]");
+  check_device(lses, "lses", a.device);
+  a.lses = lses.data;
+  a.lse_dtype = lses.dtype;
+  a.lse_sn = lses.strides[0];
+  a.lse_sb = lses.strides[1];
+  a.lse_sh = lses.strides[2];
+}
+
+}  // namespace
+
+std::string join_dtypes(std::initializer_list<DType> dtypes) {
+  std::string s;
+  for (DType d : dtypes) s += (s.empty() ? "" : "/") + std::string(dtype_name(d));
+  return s;
+}
+
+void check_ndim(const TensorView& t, const char* name, int ndim, const char* dims) {
+  if (t.ndim != ndim)
+    throw Error(name, "a " + std::to_string(ndim) + "-D tensor " + dims, t.describe());
+}
+
+void check_dtype(const TensorView& t, const char* name, std::initializer_list<DType> allowed) {
+  if (std::find(allowed.begin(), allowed.end(), t.dtype) == allowed.end())
+    throw Error(name, "dtype " + join_dtypes(allowed), t.describe());
+}
+
+void check_dim(const TensorView& t, const char* name, int dim, int64_t expected, const char* what) {
+  if (t.shape[dim] != expected)
+    throw Error(name, std::string("size ") + std::to_string(expected) + " (" + what + ") in dim " +
+                          std::to_string(dim),
+                t.describe());
+}
+
+void check_device(const TensorView& t, const char* name, Device expected) {
+  if (t.device != expected)
+    throw Error(name, "a tensor on " + device_name(expected) + " like the others", t.describe());
+}
+
+void check_data(const TensorView& t, const char* name) {
+  for (int i = 0; i < t.ndim; ++i)
+    if (t.shape[i] < 0) throw Error(name, "non-negative sizes", t.describe());
+  if (!t.data && t.numel() > 0) throw Error(name, "a non-null data pointer", "nullptr for " + t.describe());
+}
+
+void check_writable(const TensorView& t, const char* name) {
+  for (int i = 0; i < t.ndim; ++i)
+    if (t.shape[i] > 1 && t.strides[i] == 0)
+      throw Error(name, "an output with no zero (broadcast) stride", t.describe());
+}
+
+void check_contiguous(const TensorView& t, const char* name) {
+  if (!t.is_contiguous()) throw Error(name, "a contiguous tensor", t.describe());
+}
+
+void check_no_overlap(const TensorView& a, const char* a_name, const TensorView& b, const char* b_name,
+                      bool same_ok) {
+  const Span sa = span_of(a), sb = span_of(b);
+  if (sa.empty() || sb.empty() || sa.hi <= sb.lo || sb.hi <= sa.lo) return;
+  if (same_ok && same_view(a, b)) return;
+  throw Error(a_name, std::string("memory that does not overlap ") + b_name +
+                          (same_ok ? " (or is exactly the same view, in place)" : ""),
+              "an overlapping " + a.describe());
+}
+
+MergeArgs make_merge_args(const TensorView& outs, const TensorView& lses, const TensorView& out,
+                          const TensorView* out_lse, const MergeOptions& o) {
+  MergeArgs a;
+  check_float_tensor(outs, "outs", 4, "[N, B, H, D]");
+  a.device = outs.device;
+  a.N = outs.shape[0], a.B = outs.shape[1], a.H = outs.shape[2], a.D = outs.shape[3];
+  a.dtype = outs.dtype;
+  fill_lses(a, lses);
+  check_dim(lses, "lses", 0, a.N, "N, from outs");
+  check_dim(lses, "lses", 1, a.B, "B, from outs");
+  check_dim(lses, "lses", 2, a.H, "H, from outs");
+  check_float_tensor(out, "out", 3, "[B, H, D]");
+  check_device(out, "out", a.device);
+  if (out.dtype != a.dtype)
+    throw Error("out", std::string("dtype ") + dtype_name(a.dtype) + " (that of outs)", out.describe());
+  check_dim(out, "out", 0, a.B, "B");
+  check_dim(out, "out", 1, a.H, "H");
+  check_dim(out, "out", 2, a.D, "D");
+  check_writable(out, "out");
+  check_no_overlap(out, "out", outs, "outs", false);
+  check_no_overlap(out, "out", lses, "lses", false);
+  fill_lse_out(a, out_lse, {&outs, &lses, &out}, "[B, H]");
+  fill_kv_lens(a, o);
+  a.base2 = o.lse_base == LseBase::two;
+  a.src = outs.data;
+  a.src_sn = outs.strides[0];
+  a.src_rows = RowMap{outs.strides[1], outs.strides[2], 0, std::max<int64_t>(a.H, 1)};
+  a.src_sd = outs.strides[3];
+  a.dst = out.data;
+  a.dst_rows = rows_of(out);
+  a.dst_sd = out.strides[2];
+  return a;
+}
+
+MergeArgs make_correct_args(const TensorView& out, const TensorView& lses, int64_t rank,
+                            const TensorView& new_out, const TensorView* out_lse, const MergeOptions& o) {
+  MergeArgs a;
+  check_float_tensor(out, "out", 3, "[B, H, D]");
+  a.device = out.device;
+  a.B = out.shape[0], a.H = out.shape[1], a.D = out.shape[2];
+  a.dtype = out.dtype;
+  fill_lses(a, lses);
+  a.N = lses.shape[0];
+  if (a.N < 1) throw Error("lses", "at least one partial (N >= 1) in dim 0", lses.describe());
+  check_dim(lses, "lses", 1, a.B, "B, from out");
+  check_dim(lses, "lses", 2, a.H, "H, from out");
+  if (rank < 0 || rank >= a.N)
+    throw Error("rank", "a rank in [0, " + std::to_string(a.N) + ") (N from lses)", std::to_string(rank));
+  check_float_tensor(new_out, "new_out", 3, "[B, H, D]");
+  check_device(new_out, "new_out", a.device);
+  if (new_out.dtype != a.dtype)
+    throw Error("new_out", std::string("dtype ") + dtype_name(a.dtype) + " (that of out)", new_out.describe());
+  check_dim(new_out, "new_out", 0, a.B, "B");
+  check_dim(new_out, "new_out", 1, a.H, "H");
+  check_dim(new_out, "new_out", 2, a.D, "D");
+  check_writable(new_out, "new_out");
+  check_no_overlap(new_out, "new_out", out, "out", true);
+  check_no_overlap(new_out, "new_out", lses, "lses", false);
+  fill_lse_out(a, out_lse, {&out, &lses, &new_out}, "[B, H]");
+  fill_kv_lens(a, o);
+  a.base2 = o.lse_base == LseBase::two;
+  a.rank = rank;
+  a.src = out.data;
+  a.src_rows = rows_of(out);
+  a.src_sd = out.strides[2];
+  a.dst = new_out.data;
+  a.dst_rows = rows_of(new_out);
+  a.dst_sd = new_out.strides[2];
+  return a;
+}
+
+uint64_t pad_bits(double v, DType dt) {
+  uint64_t bits = 0;
+  auto put = [&](auto x) { std::memcpy(&bits, &x, sizeof(x)); };
+  auto exact_int = [&](double lo, double hi) {
+    if (!(std::isfinite(v) && v == std::floor(v) && v >= lo && v <= hi))
+      throw Error("pad_value", std::string("a value exactly representable in ") + dtype_name(dt) +
+                                   " (an integer in [" + num(lo) + ", " + num(hi) + "])",
+                  num(v));
+    return static_cast<int64_t>(v);
+  };
+  switch (dt) {
+    case DType::f64: put(v); break;
+    case DType::f32: put(static_cast<float>(v)); break;
+    case DType::f16: put(f32_to_f16(static_cast<float>(v))); break;
+    case DType::bf16: put(f32_to_bf16(static_cast<float>(v))); break;
+    case DType::fp8_e4m3: put(f32_to_fp8(static_cast<float>(v), true)); break;
+    case DType::fp8_e5m2: put(f32_to_fp8(static_cast<float>(v), false)); break;
+    case DType::i64: put(exact_int(-9223372036854775808.0, 9223372036854774784.0)); break;
+    case DType::i32: put(static_cast<int32_t>(exact_int(-2147483648.0, 2147483647.0))); break;
+    case DType::i16: put(static_cast<int16_t>(exact_int(-32768.0, 32767.0))); break;
+    case DType::i8: put(static_cast<int8_t>(exact_int(-128.0, 127.0))); break;
+    case DType::u8: put(static_cast<uint8_t>(exact_int(0.0, 255.0))); break;
+  }
+  return bits;
+}
+
+namespace {
+
+// Shared by pack and unpack: `tokens` [T, ...], `padded` [B, L, ...].
+PackArgs make_seq_args(bool to_padded, const TensorView& tokens, const char* tokens_name,
+                       const TensorView& lengths, const TensorView& padded, const char* padded_name,
+                       const PackOptions& o) {
+  PackArgs a;
+  a.to_padded = to_padded;
+  if (tokens.ndim < 1)
+    throw Error(tokens_name, "a tensor [T, ...] with at least 1 dim", tokens.describe());
+  if (padded.ndim != tokens.ndim + 1)
+    throw Error(padded_name, "a " + std::to_string(tokens.ndim + 1) + "-D tensor [B, L, ...] (" +
+                                 tokens_name + " has " + std::to_string(tokens.ndim) + " dims)",
+                padded.describe());
+  check_data(tokens, tokens_name);
+  check_data(padded, padded_name);
+  a.device = tokens.device;
+  check_device(padded, padded_name, a.device);
+  if (padded.dtype != tokens.dtype)
+    throw Error(padded_name, std::string("dtype ") + dtype_name(tokens.dtype) + " (that of " + tokens_name + ")",
+                padded.describe());
+  int64_t row = 1;
+  for (int i = tokens.ndim - 1; i >= 1; --i) {
+    if (padded.shape[i + 1] != tokens.shape[i])
+      throw Error(padded_name, "trailing dims equal to those of " + std::string(tokens_name), padded.describe());
+    if (tokens.shape[i] != 1 && tokens.strides[i] != row)
+      throw Error(tokens_name, "contiguous trailing dims (only dim 0 may be strided)", tokens.describe());
+    if (padded.shape[i + 1] != 1 && padded.strides[i + 1] != row)
+      throw Error(padded_name, "contiguous trailing dims (only dims 0 and 1 may be strided)", padded.describe());
+    row *= tokens.shape[i];
+  }
+  const TensorView& written = to_padded ? padded : tokens;
+  check_writable(written, to_padded ? padded_name : tokens_name);
+  check_no_overlap(padded, padded_name, tokens, tokens_name, false);
+
+  check_ndim(lengths, o.cu_seqlens ? "cu_seqlens" : "lengths", 1, o.cu_seqlens ? "[B + 1]" : "[B]");
+  check_dtype(lengths, o.cu_seqlens ? "cu_seqlens" : "lengths", kIndexDTypes);
+  check_device(lengths, o.cu_seqlens ? "cu_seqlens" : "lengths", a.device);
+  check_data(lengths, o.cu_seqlens ? "cu_seqlens" : "lengths");
+  const int64_t B = o.cu_seqlens ? lengths.shape[0] - 1 : lengths.shape[0];
+  if (B < 0) throw Error("cu_seqlens", "B + 1 >= 1 prefix offsets", lengths.describe());
+  check_dim(padded, padded_name, 0, B, o.cu_seqlens ? "B, from cu_seqlens" : "B, from lengths");
+
+  a.B = B;
+  a.L = padded.shape[1];
+  a.T = tokens.shape[0];
+  a.elem_bytes = static_cast<int64_t>(tokens.element_size());
+  a.row_bytes = row * a.elem_bytes;
+  a.tokens = static_cast<const char*>(tokens.data);
+  a.token_stride = tokens.strides[0] * a.elem_bytes;
+  a.padded = static_cast<const char*>(padded.data);
+  a.padded_sb = padded.strides[0] * a.elem_bytes;
+  a.padded_sl = padded.strides[1] * a.elem_bytes;
+  a.lengths = lengths.data;
+  a.lengths_dtype = lengths.dtype;
+  a.lengths_stride = lengths.strides[0];
+  a.cu_seqlens = o.cu_seqlens;
+  if (to_padded) a.pad_bits = pad_bits(o.pad_value, tokens.dtype);
+  return a;
+}
+
+}  // namespace
+
+PackArgs make_pack_args(const TensorView& x, const TensorView& lengths, const TensorView& out,
+                        const PackOptions& o) {
+  return make_seq_args(true, x, "x", lengths, out, "out", o);
+}
+
+PackArgs make_unpack_args(const TensorView& packed, const TensorView& lengths, const TensorView& out,
+                          const PackOptions& o) {
+  return make_seq_args(false, out, "out", lengths, packed, "packed", o);
+}
+
+}  // namespace cpattn::detail

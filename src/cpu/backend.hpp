@@ -1,0 +1,14 @@
+#pragma once
+// CPU kernels. Arguments arrive validated (src/core/validate.cpp).
+#include <cstddef>
+
+#include "../core/args.hpp"
+
+namespace cpattn::cpu {
+
+void merge(const detail::MergeArgs& args);                 // merge and correct
+void pack(const detail::PackArgs& args);                   // pack and unpack; checks lengths
+// dst[i] = sum_r srcs[r][i] in f32 (rank order), rounded once; dst may be one of srcs.
+void sum_buffers(const void* const* srcs, int count_srcs, void* dst, size_t count, DType dtype);
+
+}  // namespace cpattn::cpu

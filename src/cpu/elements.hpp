@@ -1,0 +1,52 @@
+#pragma once
+// Typed element access for the CPU kernels: storage type and f32 conversions per dtype.
+#include <cmath>
+#include <cstdint>
+
+#include "../core/convert.hpp"
+#include "cpattn/tensor.hpp"
+
+namespace cpattn::cpu {
+
+struct F32 {
+  using Storage = float;
+  static float load(float v) { return v; }
+  static float store(float v) { return v; }
+};
+struct F16 {
+  using Storage = uint16_t;
+  static float load(uint16_t v) { return detail::f16_to_f32(v); }
+  static uint16_t store(float v) { return detail::f32_to_f16(v); }
+};
+struct BF16 {
+  using Storage = uint16_t;
+  static float load(uint16_t v) { return detail::bf16_to_f32(v); }
+  static uint16_t store(float v) { return detail::f32_to_bf16(v); }
+};
+
+// Calls fn(Tag{}) for a f32/f16/bf16 dtype.
+template <class Fn>
+decltype(auto) dispatch_float(DType dt, Fn&& fn) {
+  switch (dt) {
+    case DType::f16: return fn(F16{});
+    case DType::bf16: return fn(BF16{});
+    default: return fn(F32{});
+  }
+}
+
+inline float load_float(const void* p, DType dt, int64_t off) {
+  switch (dt) {
+    case DType::f16: return F16::load(static_cast<const uint16_t*>(p)[off]);
+    case DType::bf16: return BF16::load(static_cast<const uint16_t*>(p)[off]);
+    default: return static_cast<const float*>(p)[off];
+  }
+}
+inline void store_float(void* p, DType dt, int64_t off, float v) {
+  switch (dt) {
+    case DType::f16: static_cast<uint16_t*>(p)[off] = F16::store(v); break;
+    case DType::bf16: static_cast<uint16_t*>(p)[off] = BF16::store(v); break;
+    default: static_cast<float*>(p)[off] = v;
+  }
+}
+
+}  // namespace cpattn::cpu

@@ -1,0 +1,31 @@
+#pragma once
+// CUDA backend, seen from plain C++ (no CUDA headers here). Built from src/cuda/*.cu when
+// nvcc is found; otherwise src/core/cuda_unavailable.cpp provides versions that throw.
+#include <cstddef>
+
+#include "../core/args.hpp"
+#include "cpattn/context.hpp"
+
+namespace cpattn::cuda {
+
+bool compiled();  // false in a build without nvcc
+int device_count();  // 0 where no driver/GPU is present
+
+void merge(const detail::MergeArgs& args, Stream stream);
+// Bytes of workspace pack() needs (the B + 1 prefix offsets).
+size_t pack_workspace_bytes(const detail::PackArgs& args);
+void pack(const detail::PackArgs& args, void* workspace, Stream stream);
+// dst[i] = sum_r srcs[r][i] in f32, rounded once; srcs is a host array of device pointers.
+void sum_buffers(const void* const* srcs, int count_srcs, void* dst, size_t count, DType dtype,
+                 Stream stream);
+
+void* device_malloc(size_t bytes, int device);
+void device_free(void* ptr, int device);
+void memcpy_async(void* dst, const void* src, size_t bytes, Stream stream);  // any direction
+void memset_async(void* dst, int value, size_t bytes, Stream stream);
+void memcpy_to_host(void* dst, const void* src, size_t bytes, Stream stream);  // synchronises
+void stream_synchronize(Stream stream);
+bool stream_is_capturing(Stream stream);
+void set_device(int device);
+
+}  // namespace cpattn::cuda

@@ -1,0 +1,21 @@
+#pragma once
+// CPATTN_CHECK_CUDA: every CUDA runtime call goes through it; failures become
+// cpattn::Error naming the call and where it happened.
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "cpattn/error.hpp"
+
+#define CPATTN_CHECK_CUDA(call)                                                                  \
+  do {                                                                                           \
+    const cudaError_t cpattn_err_ = (call);                                                      \
+    if (cpattn_err_ != cudaSuccess)                                                              \
+      throw ::cpattn::Error("CUDA", "cudaSuccess from " #call,                                   \
+                            std::string(cudaGetErrorName(cpattn_err_)) + " (" +                  \
+                                cudaGetErrorString(cpattn_err_) + ") at " __FILE__ ":" +         \
+                                std::to_string(__LINE__));                                       \
+  } while (0)
+
+// After a launch: configuration errors surface here, asynchronous faults at the next sync.
+#define CPATTN_CHECK_LAUNCH() CPATTN_CHECK_CUDA(cudaGetLastError())

@@ -1,0 +1,143 @@
+// merge_attn_states / correct_attn_out on CUDA (also every data step of the cp_* functions).
+//
+// One row (b, h) per group of `threads_per_row` threads; each thread owns VEC consecutive
+// elements of D per step (VEC * sizeof(T) == 16 on the vector path, 1 on the scalar path
+// taken when D, a stride or a pointer is not 16-byte aligned). N is a runtime loop: no
+// recompilation per N. Weights are recomputed from the (L1-resident) lses instead of being
+// kept in a runtime-indexed array, which would spill to local memory.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "../core/args.hpp"
+#include "backend.hpp"
+#include "check.cuh"
+#include "elements.cuh"
+
+namespace cpattn::cuda {
+namespace {
+
+using detail::MergeArgs;
+using detail::RowMap;
+constexpr int kBlockThreads = 256;
+
+__device__ __forceinline__ int64_t row_at(const RowMap& m, int64_t b, int64_t h) {
+  const int64_t outer = h / m.h_inner;
+  return b * m.sb + outer * m.s_outer + (h - outer * m.h_inner) * m.sh;
+}
+
+// sanitize(lse_r) with the kv_lens mask: NaN, +inf and empty partials become -inf.
+__device__ __forceinline__ float partial_lse(const MergeArgs& a, int64_t r, int64_t b, int64_t h) {
+  float l = load_float(a.lses, a.lse_dtype, r * a.lse_sn + b * a.lse_sb + h * a.lse_sh);
+  if (l != l || l == INFINITY) l = -INFINITY;
+  if (a.kv_lens && load_index(a.kv_lens, a.kv_dtype, r * a.kv_sn + b * a.kv_sb) == 0) l = -INFINITY;
+  return l;
+}
+
+__device__ __forceinline__ float ex(float x, bool base2) { return base2 ? exp2f(x) : expf(x); }
+__device__ __forceinline__ float lg(float x, bool base2) { return base2 ? log2f(x) : logf(x); }
+
+// Weight of a partial with sanitised lse `l` in a row with merged lse `lse`.
+__device__ __forceinline__ float weight(float l, float lse, bool base2) {
+  return lse == -INFINITY ? 0.0f : ex(l - lse, base2);
+}
+
+template <class T, int VEC, bool CORRECT>
+__global__ void __launch_bounds__(kBlockThreads) merge_rows(const MergeArgs a, int threads_per_row, int rows_per_block) {
+  const int group = threadIdx.x / threads_per_row;
+  const int lane = threadIdx.x - group * threads_per_row;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * rows_per_block + group;
+  if (group >= rows_per_block || row >= a.B * a.H) return;
+  const int64_t b = row / a.H, h = row - b * a.H;
+  const T* src = static_cast<const T*>(a.src) + row_at(a.src_rows, b, h);
+  T* dst = static_cast<T*>(a.dst) + row_at(a.dst_rows, b, h);
+  const int64_t step = static_cast<int64_t>(threads_per_row) * VEC;
+  int64_t d = static_cast<int64_t>(lane) * VEC;
+
+  // correct: start the (usually only) data load before the lse arithmetic it does not need
+  float x[VEC];
+  if (CORRECT && d < a.D) load_f32<T, VEC>(src + d * a.src_sd, x);
+
+  float m = -INFINITY;
+  for (int64_t r = 0; r < a.N; ++r) m = fmaxf(m, partial_lse(a, r, b, h));
+  float lse = -INFINITY;
+  if (m != -INFINITY) {
+    float s = 0.0f;
+    for (int64_t r = 0; r < a.N; ++r) s += ex(partial_lse(a, r, b, h) - m, a.base2);
+    lse = m + lg(s, a.base2);
+  }
+  if (lane == 0 && a.dst_lse && h >= a.lse_h_begin && h < a.lse_h_end)
+    store_float(a.dst_lse, a.dst_lse_dtype, row_at(a.dst_lse_rows, b, h - a.lse_h_begin), lse);
+
+  if constexpr (CORRECT) {
+    const float w = weight(partial_lse(a, a.rank, b, h), lse, a.base2);
+    for (; d < a.D; d += step) {
+      float y[VEC];
+#pragma unroll
+      for (int i = 0; i < VEC; ++i) y[i] = w == 0.0f ? 0.0f : w * x[i];  // exact zeros for empty shards
+      store_f32<T, VEC>(dst + d * a.dst_sd, y);
+      if (d + step < a.D) load_f32<T, VEC>(src + (d + step) * a.src_sd, x);
+    }
+  } else {
+    for (; d < a.D; d += step) {
+      float acc[VEC];
+#pragma unroll
+      for (int i = 0; i < VEC; ++i) acc[i] = 0.0f;
+#pragma unroll 4
+      for (int64_t r = 0; r < a.N; ++r) {
+        // loads are unconditional (kept in flight together); the select drops empty partials
+        load_f32<T, VEC>(src + r * a.src_sn + d * a.src_sd, x);
+        const float w = weight(partial_lse(a, r, b, h), lse, a.base2);
+#pragma unroll
+        for (int i = 0; i < VEC; ++i) acc[i] += w == 0.0f ? 0.0f : w * x[i];
+      }
+      store_f32<T, VEC>(dst + d * a.dst_sd, acc);
+    }
+  }
+}
+
+bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
+
+bool vector_path_ok(const MergeArgs& a, size_t esize) {
+  const auto bytes_ok = [&](int64_t elems) { return (elems * static_cast<int64_t>(esize)) % 16 == 0; };
+  const auto rows_ok = [&](const RowMap& m) { return bytes_ok(m.sb) && bytes_ok(m.sh) && bytes_ok(m.s_outer); };
+  return a.D > 0 && bytes_ok(a.D) && a.src_sd == 1 && a.dst_sd == 1 && aligned16(a.src) && aligned16(a.dst) &&
+         rows_ok(a.src_rows) && rows_ok(a.dst_rows) && (a.rank >= 0 || bytes_ok(a.src_sn));
+}
+
+template <class T>
+void launch(const MergeArgs& a, cudaStream_t stream) {
+  constexpr int kVec = 16 / sizeof(T);
+  const bool vec = vector_path_ok(a, sizeof(T));
+  const int per_thread = vec ? kVec : 1;
+  const int64_t chunks = std::max<int64_t>((a.D + per_thread - 1) / per_thread, 1);
+  const int threads_per_row = static_cast<int>(std::min<int64_t>(chunks, vec ? 128 : kBlockThreads));
+  const int rows_per_block = std::max(1, kBlockThreads / threads_per_row);
+  const int64_t rows = a.B * a.H;
+  const int64_t block_count = (rows + rows_per_block - 1) / rows_per_block;
+  if (block_count > INT32_MAX)
+    throw Error("B * H", "at most " + std::to_string(int64_t{INT32_MAX} * rows_per_block) + " rows per call",
+                std::to_string(rows));
+  const auto blocks = static_cast<unsigned>(block_count);
+  const auto threads = static_cast<unsigned>(rows_per_block * threads_per_row);
+  const bool correct = a.rank >= 0;
+  if (vec && correct) merge_rows<T, kVec, true><<<blocks, threads, 0, stream>>>(a, threads_per_row, rows_per_block);
+  else if (vec) merge_rows<T, kVec, false><<<blocks, threads, 0, stream>>>(a, threads_per_row, rows_per_block);
+  else if (correct) merge_rows<T, 1, true><<<blocks, threads, 0, stream>>>(a, threads_per_row, rows_per_block);
+  else merge_rows<T, 1, false><<<blocks, threads, 0, stream>>>(a, threads_per_row, rows_per_block);
+  CPATTN_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+void merge(const MergeArgs& a, Stream stream) {
+  if (a.B == 0 || a.H == 0) return;
+  switch (a.dtype) {
+    case DType::f16: launch<__half>(a, stream); break;
+    case DType::bf16: launch<__nv_bfloat16>(a, stream); break;
+    default: launch<float>(a, stream);
+  }
+}
+
+}  // namespace cpattn::cuda

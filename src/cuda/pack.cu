@@ -1,0 +1,163 @@
+// pack_seq / unpack_seq on CUDA: one O(B) prefix scan of the lengths (skipped for
+// cu_seqlens), then a copy kernel over the padded rows (b, t) whose index work is O(1):
+// start and length of sequence b are two loads from the scanned offsets. Rows move in the
+// widest chunk (16, 8, 4, 2 or 1 bytes) that every pointer, stride and row size allows.
+#include <cub/block/block_scan.cuh>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "../core/args.hpp"
+#include "backend.hpp"
+#include "check.cuh"
+#include "elements.cuh"
+
+namespace cpattn::cuda {
+namespace {
+
+using detail::PackArgs;
+constexpr int kScanThreads = 1024;
+constexpr int kCopyThreads = 256;
+
+// offsets[0] = 0, offsets[b + 1] = offsets[b] + max(lengths[b], 0): a single block walks B
+// in tiles of kScanThreads, carrying the running total.
+__global__ void __launch_bounds__(kScanThreads)
+    scan_lengths(const void* lengths, DType dtype, int64_t stride, int64_t B, int64_t* offsets) {
+  using Scan = cub::BlockScan<int64_t, kScanThreads>;
+  __shared__ typename Scan::TempStorage temp;
+  __shared__ int64_t carry;
+  if (threadIdx.x == 0) {
+    carry = 0;
+    offsets[0] = 0;
+  }
+  __syncthreads();
+  for (int64_t base = 0; base < B; base += kScanThreads) {
+    const int64_t i = base + threadIdx.x;
+    const int64_t len = i < B ? max(load_index(lengths, dtype, i * stride), int64_t{0}) : 0;
+    int64_t inclusive, total;
+    Scan(temp).InclusiveSum(len, inclusive, total);
+    const int64_t c = carry;
+    if (i < B) offsets[i + 1] = c + inclusive;
+    __syncthreads();  // everyone has read carry (and temp) before they change
+    if (threadIdx.x == 0) carry = c + total;
+    __syncthreads();
+  }
+}
+
+struct Seq {
+  int64_t start, len;
+};
+// Start and length of sequence b; lengths made non-negative on both paths.
+__device__ __forceinline__ Seq sequence(const PackArgs& a, const int64_t* offsets, int64_t b) {
+  if (a.cu_seqlens) {
+    const int64_t s = load_index(a.lengths, a.lengths_dtype, b * a.lengths_stride);
+    const int64_t e = load_index(a.lengths, a.lengths_dtype, (b + 1) * a.lengths_stride);
+    return {s, max(e - s, int64_t{0})};
+  }
+  return {offsets[b], offsets[b + 1] - offsets[b]};
+}
+
+template <class Chunk>
+__global__ void __launch_bounds__(kCopyThreads)
+    copy_rows(const PackArgs a, const int64_t* offsets, int threads_per_row, int rows_per_block, uint4 pad16) {
+  const int group = threadIdx.x / threads_per_row;
+  const int lane = threadIdx.x - group * threads_per_row;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * rows_per_block + group;
+  if (group >= rows_per_block || row >= a.B * a.L) return;
+  const int64_t b = row / a.L, t = row - b * a.L;
+  const Seq seq = sequence(a, offsets, b);
+  const int64_t token = seq.start + t;
+  const bool has_token = t < seq.len && token >= 0 && token < a.T;  // never out of bounds
+  char* padded = const_cast<char*>(a.padded) + b * a.padded_sb + t * a.padded_sl;
+  char* tokens = const_cast<char*>(a.tokens) + token * a.token_stride;
+  const int64_t chunks = a.row_bytes / static_cast<int64_t>(sizeof(Chunk));
+  const int64_t step = threads_per_row;
+  if (a.to_padded) {
+    if (has_token) {
+      int64_t c = lane;
+      for (; c + 3 * step < chunks; c += 4 * step) {  // four loads in flight per thread
+        Chunk v0 = reinterpret_cast<const Chunk*>(tokens)[c];
+        Chunk v1 = reinterpret_cast<const Chunk*>(tokens)[c + step];
+        Chunk v2 = reinterpret_cast<const Chunk*>(tokens)[c + 2 * step];
+        Chunk v3 = reinterpret_cast<const Chunk*>(tokens)[c + 3 * step];
+        reinterpret_cast<Chunk*>(padded)[c] = v0;
+        reinterpret_cast<Chunk*>(padded)[c + step] = v1;
+        reinterpret_cast<Chunk*>(padded)[c + 2 * step] = v2;
+        reinterpret_cast<Chunk*>(padded)[c + 3 * step] = v3;
+      }
+      for (; c < chunks; c += step) reinterpret_cast<Chunk*>(padded)[c] = reinterpret_cast<const Chunk*>(tokens)[c];
+    } else {
+      for (int64_t c = lane; c < chunks; c += step) {
+        // the pad pattern repeats every element, and elements divide 16 bytes
+        Chunk v;
+        memcpy(&v, reinterpret_cast<const char*>(&pad16) + (c * sizeof(Chunk)) % 16, sizeof(Chunk));
+        reinterpret_cast<Chunk*>(padded)[c] = v;
+      }
+    }
+  } else if (has_token) {
+    int64_t c = lane;
+    for (; c + 3 * step < chunks; c += 4 * step) {
+      Chunk v0 = reinterpret_cast<const Chunk*>(padded)[c];
+      Chunk v1 = reinterpret_cast<const Chunk*>(padded)[c + step];
+      Chunk v2 = reinterpret_cast<const Chunk*>(padded)[c + 2 * step];
+      Chunk v3 = reinterpret_cast<const Chunk*>(padded)[c + 3 * step];
+      reinterpret_cast<Chunk*>(tokens)[c] = v0;
+      reinterpret_cast<Chunk*>(tokens)[c + step] = v1;
+      reinterpret_cast<Chunk*>(tokens)[c + 2 * step] = v2;
+      reinterpret_cast<Chunk*>(tokens)[c + 3 * step] = v3;
+    }
+    for (; c < chunks; c += step) reinterpret_cast<Chunk*>(tokens)[c] = reinterpret_cast<const Chunk*>(padded)[c];
+  }
+}
+
+// Largest power of two <= 16 dividing every address, stride and the row size.
+int chunk_bytes(const PackArgs& a) {
+  uint64_t bits = static_cast<uint64_t>(a.row_bytes) | reinterpret_cast<uintptr_t>(a.tokens) |
+                  reinterpret_cast<uintptr_t>(a.padded) | static_cast<uint64_t>(a.token_stride) |
+                  static_cast<uint64_t>(a.padded_sb) | static_cast<uint64_t>(a.padded_sl) | 16u;
+  return static_cast<int>(bits & (~bits + 1));  // lowest set bit
+}
+
+template <class Chunk>
+void launch_copy(const PackArgs& a, const int64_t* offsets, uint4 pad, cudaStream_t stream) {
+  const int64_t chunks = a.row_bytes / static_cast<int64_t>(sizeof(Chunk));
+  int threads_per_row = 1;
+  while (threads_per_row < chunks && threads_per_row < kCopyThreads) threads_per_row *= 2;
+  const int rows_per_block = kCopyThreads / threads_per_row;
+  const int64_t block_count = (a.B * a.L + rows_per_block - 1) / rows_per_block;
+  if (block_count > INT32_MAX)
+    throw Error("B * L", "at most " + std::to_string(int64_t{INT32_MAX} * rows_per_block) + " padded rows",
+                std::to_string(a.B * a.L));
+  copy_rows<Chunk><<<static_cast<unsigned>(block_count), rows_per_block * threads_per_row, 0, stream>>>(
+      a, offsets, threads_per_row, rows_per_block, pad);
+  CPATTN_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+size_t pack_workspace_bytes(const PackArgs& a) {
+  return a.cu_seqlens ? 0 : static_cast<size_t>(a.B + 1) * sizeof(int64_t);
+}
+
+void pack(const PackArgs& a, void* workspace, Stream stream) {
+  if (a.B == 0 || a.L == 0 || a.row_bytes == 0) return;
+  auto* offsets = static_cast<int64_t*>(workspace);
+  if (!a.cu_seqlens) {
+    scan_lengths<<<1, kScanThreads, 0, stream>>>(a.lengths, a.lengths_dtype, a.lengths_stride, a.B, offsets);
+    CPATTN_CHECK_LAUNCH();
+  }
+  uint4 pad{};
+  for (int i = 0; i < 16; i += static_cast<int>(a.elem_bytes))
+    std::memcpy(reinterpret_cast<char*>(&pad) + i, &a.pad_bits, static_cast<size_t>(a.elem_bytes));
+  switch (chunk_bytes(a)) {
+    case 16: launch_copy<uint4>(a, offsets, pad, stream); break;
+    case 8: launch_copy<uint2>(a, offsets, pad, stream); break;
+    case 4: launch_copy<uint32_t>(a, offsets, pad, stream); break;
+    case 2: launch_copy<uint16_t>(a, offsets, pad, stream); break;
+    default: launch_copy<uint8_t>(a, offsets, pad, stream);
+  }
+}
+
+}  // namespace cpattn::cuda

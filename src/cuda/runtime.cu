@@ -1,0 +1,93 @@
+// CUDA runtime glue: memory, copies, stream queries, and the sum LocalComm uses for CUDA
+// buffers.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+
+#include "backend.hpp"
+#include "check.cuh"
+#include "elements.cuh"
+
+namespace cpattn::cuda {
+namespace {
+
+constexpr int kMaxSumSources = 64;
+struct Sources {
+  const void* ptr[kMaxSumSources];
+};
+
+template <class T>
+__global__ void sum_kernel(Sources srcs, int n, T* dst, int64_t count) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    float s = 0.0f;
+    for (int r = 0; r < n; ++r) s += to_f32(static_cast<const T*>(srcs.ptr[r])[i]);
+    dst[i] = from_f32<T>(s);
+  }
+}
+
+}  // namespace
+
+bool compiled() { return true; }
+
+int device_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    (void)cudaGetLastError();  // no driver / no device: report none, leave no sticky error
+    return 0;
+  }
+  return n;
+}
+
+void* device_malloc(size_t bytes, int device) {
+  int previous = 0;
+  CPATTN_CHECK_CUDA(cudaGetDevice(&previous));
+  CPATTN_CHECK_CUDA(cudaSetDevice(device));
+  void* p = nullptr;
+  const cudaError_t err = cudaMalloc(&p, bytes);
+  cudaSetDevice(previous);
+  CPATTN_CHECK_CUDA(err);
+  return p;
+}
+
+void device_free(void* p, int) { CPATTN_CHECK_CUDA(cudaFree(p)); }
+
+void memcpy_async(void* dst, const void* src, size_t bytes, Stream stream) {
+  CPATTN_CHECK_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream));
+}
+
+void memset_async(void* dst, int value, size_t bytes, Stream stream) {
+  CPATTN_CHECK_CUDA(cudaMemsetAsync(dst, value, bytes, stream));
+}
+
+void memcpy_to_host(void* dst, const void* src, size_t bytes, Stream stream) {
+  CPATTN_CHECK_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream));
+  CPATTN_CHECK_CUDA(cudaStreamSynchronize(stream));
+}
+
+void stream_synchronize(Stream stream) { CPATTN_CHECK_CUDA(cudaStreamSynchronize(stream)); }
+
+bool stream_is_capturing(Stream stream) {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  CPATTN_CHECK_CUDA(cudaStreamIsCapturing(stream, &status));
+  return status != cudaStreamCaptureStatusNone;
+}
+
+void set_device(int device) { CPATTN_CHECK_CUDA(cudaSetDevice(device)); }
+
+void sum_buffers(const void* const* srcs, int n, void* dst, size_t count, DType dtype, Stream stream) {
+  if (n > kMaxSumSources)
+    throw Error("sources", "at most " + std::to_string(kMaxSumSources) + " buffers to sum on CUDA", std::to_string(n));
+  Sources s{};
+  std::copy(srcs, srcs + n, s.ptr);
+  const auto total = static_cast<int64_t>(count);
+  const auto blocks = static_cast<unsigned>(std::min<int64_t>((total + 255) / 256, 65535));
+  switch (dtype) {
+    case DType::f16: sum_kernel<<<blocks, 256, 0, stream>>>(s, n, static_cast<__half*>(dst), total); break;
+    case DType::bf16: sum_kernel<<<blocks, 256, 0, stream>>>(s, n, static_cast<__nv_bfloat16*>(dst), total); break;
+    default: sum_kernel<<<blocks, 256, 0, stream>>>(s, n, static_cast<float*>(dst), total);
+  }
+  CPATTN_CHECK_LAUNCH();
+}
+
+}  // namespace cpattn::cuda

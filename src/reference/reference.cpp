@@ -1,0 +1,126 @@
+// Float64 references: the semantics of DESIGN.md section 1 in plain loops.
+#include "cpattn/reference.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "../core/args.hpp"
+#include "../core/convert.hpp"
+#include "cpattn/error.hpp"
+
+namespace cpattn::reference {
+namespace {
+constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+
+double sanitize(double l) { return (std::isnan(l) || l == -kNegInf) ? kNegInf : l; }
+
+// Merged lse and the weight of each partial for one row, in f64.
+double weights(const std::vector<double>& l, bool base2, std::vector<double>& w) {
+  const double m = *std::max_element(l.begin(), l.end());
+  w.assign(l.size(), 0.0);
+  if (m == kNegInf) return kNegInf;
+  double s = 0;
+  for (double x : l) s += base2 ? std::exp2(x - m) : std::exp(x - m);
+  const double lse = m + (base2 ? std::log2(s) : std::log(s));
+  for (size_t r = 0; r < l.size(); ++r) w[r] = base2 ? std::exp2(l[r] - lse) : std::exp(l[r] - lse);
+  return lse;
+}
+
+std::vector<double> row_lses(const TensorView& lses, int64_t b, int64_t h, const MergeOptions& o) {
+  std::vector<double> l(static_cast<size_t>(lses.shape[0]));
+  for (int64_t r = 0; r < lses.shape[0]; ++r) {
+    l[r] = sanitize(load(lses, offset_of(lses, {r, b, h})));
+    if (o.kv_lens && load(*o.kv_lens, offset_of(*o.kv_lens, {r, b})) == 0) l[r] = kNegInf;
+  }
+  return l;
+}
+}  // namespace
+
+double load(const TensorView& t, int64_t off) {
+  const void* p = t.data;
+  switch (t.dtype) {
+    case DType::f64: return static_cast<const double*>(p)[off];
+    case DType::f32: return static_cast<const float*>(p)[off];
+    case DType::f16: return detail::f16_to_f32(static_cast<const uint16_t*>(p)[off]);
+    case DType::bf16: return detail::bf16_to_f32(static_cast<const uint16_t*>(p)[off]);
+    case DType::fp8_e4m3: return detail::fp8_to_f32(static_cast<const uint8_t*>(p)[off], true);
+    case DType::fp8_e5m2: return detail::fp8_to_f32(static_cast<const uint8_t*>(p)[off], false);
+    case DType::i64: return static_cast<double>(static_cast<const int64_t*>(p)[off]);
+    case DType::i32: return static_cast<const int32_t*>(p)[off];
+    case DType::i16: return static_cast<const int16_t*>(p)[off];
+    case DType::i8: return static_cast<const int8_t*>(p)[off];
+    case DType::u8: return static_cast<const uint8_t*>(p)[off];
+  }
+  return 0;
+}
+
+int64_t offset_of(const TensorView& t, std::initializer_list<int64_t> index) {
+  int64_t off = 0;
+  int d = 0;
+  for (int64_t i : index) off += i * t.strides[d++];
+  return off;
+}
+
+MergeResult merge_attn_states(const TensorView& outs, const TensorView& lses, const MergeOptions& o) {
+  const int64_t N = outs.shape[0], B = outs.shape[1], H = outs.shape[2], D = outs.shape[3];
+  MergeResult res{std::vector<double>(static_cast<size_t>(B * H * D)), std::vector<double>(static_cast<size_t>(B * H))};
+  std::vector<double> w;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h) {
+      res.lse[b * H + h] = weights(row_lses(lses, b, h, o), o.lse_base == LseBase::two, w);
+      for (int64_t d = 0; d < D; ++d) {
+        double acc = 0;
+        for (int64_t r = 0; r < N; ++r)
+          if (w[r] != 0) acc += w[r] * load(outs, offset_of(outs, {r, b, h, d}));
+        res.out[(b * H + h) * D + d] = acc;
+      }
+    }
+  return res;
+}
+
+MergeResult correct_attn_out(const TensorView& out, const TensorView& lses, int64_t rank, const MergeOptions& o) {
+  const int64_t B = out.shape[0], H = out.shape[1], D = out.shape[2];
+  MergeResult res{std::vector<double>(static_cast<size_t>(B * H * D)), std::vector<double>(static_cast<size_t>(B * H))};
+  std::vector<double> w;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h) {
+      res.lse[b * H + h] = weights(row_lses(lses, b, h, o), o.lse_base == LseBase::two, w);
+      for (int64_t d = 0; d < D; ++d)
+        res.out[(b * H + h) * D + d] = w[rank] == 0 ? 0.0 : w[rank] * load(out, offset_of(out, {b, h, d}));
+    }
+  return res;
+}
+
+MergeResult attention(const std::vector<double>& q, const std::vector<double>& k, const std::vector<double>& v,
+                      int64_t B, int64_t S, int64_t H, int64_t D, const std::vector<int64_t>& kv_len, double scale,
+                      const std::vector<int64_t>* kv_begin, const std::vector<int64_t>* kv_end) {
+  MergeResult res{std::vector<double>(static_cast<size_t>(B * H * D), 0.0),
+                  std::vector<double>(static_cast<size_t>(B * H), kNegInf)};
+  std::vector<double> scores;
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t lo = kv_begin ? std::clamp<int64_t>((*kv_begin)[b], 0, kv_len[b]) : 0;
+    const int64_t hi = kv_end ? std::clamp<int64_t>((*kv_end)[b], lo, kv_len[b]) : kv_len[b];
+    if (hi > S) throw Error("kv_len", "lengths <= S = " + std::to_string(S), std::to_string(hi));
+    for (int64_t h = 0; h < H; ++h) {
+      if (hi <= lo) continue;
+      scores.assign(static_cast<size_t>(hi - lo), 0.0);
+      double m = kNegInf;
+      for (int64_t s = lo; s < hi; ++s) {
+        double dot = 0;
+        for (int64_t d = 0; d < D; ++d) dot += q[(b * H + h) * D + d] * k[((b * S + s) * H + h) * D + d];
+        scores[s - lo] = dot * scale;
+        m = std::max(m, scores[s - lo]);
+      }
+      double sum = 0;
+      for (double& x : scores) sum += (x = std::exp(x - m));
+      for (int64_t s = lo; s < hi; ++s)
+        for (int64_t d = 0; d < D; ++d)
+          res.out[(b * H + h) * D + d] += scores[s - lo] / sum * v[((b * S + s) * H + h) * D + d];
+      res.lse[b * H + h] = m + std::log(sum);
+    }
+  }
+  return res;
+}
+
+}  // namespace cpattn::reference
