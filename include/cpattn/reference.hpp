@@ -30,4 +30,19 @@ MergeResult attention(const std::vector<double>& q, const std::vector<double>& k
                       const std::vector<int64_t>* kv_begin = nullptr,
                       const std::vector<int64_t>* kv_end = nullptr);
 
+// A context-parallel decode problem: random q [B,H,D], k/v [B,S,H,D], per-row KV lengths
+// in [0, S] that include rows shorter than `ranks` (so some shards are empty) and an empty
+// row; each row's keys split into `ranks` contiguous shards. Holds the unsplit f64 result
+// and every rank's partial (out, natural-log lse) over its shard.
+struct CpAttention {
+  int64_t B = 0, S = 0, H = 0, D = 0, ranks = 0;
+  double scale = 1.0;
+  std::vector<double> q, k, v;
+  std::vector<int64_t> kv_len;
+  std::vector<std::vector<int64_t>> shard_begin, shard_end, shard_len;  // [rank][row]
+  MergeResult full;
+  std::vector<MergeResult> partial;  // [rank]
+};
+CpAttention make_cp_attention(int64_t B, int64_t S, int64_t H, int64_t D, int64_t ranks, uint32_t seed);
+
 }  // namespace cpattn::reference

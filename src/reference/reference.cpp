@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <random>
 
 #include "../core/args.hpp"
 #include "../core/convert.hpp"
@@ -121,6 +122,48 @@ MergeResult attention(const std::vector<double>& q, const std::vector<double>& k
     }
   }
   return res;
+}
+
+CpAttention make_cp_attention(int64_t B, int64_t S, int64_t H, int64_t D, int64_t ranks, uint32_t seed) {
+  if (B < 0 || S < 0 || H < 0 || D < 0 || ranks < 1)
+    throw Error("cp attention sizes", "B, S, H, D >= 0 and ranks >= 1",
+                "B " + std::to_string(B) + " S " + std::to_string(S) + " H " + std::to_string(H) + " D " +
+                    std::to_string(D) + " ranks " + std::to_string(ranks));
+  CpAttention p;
+  p.B = B, p.S = S, p.H = H, p.D = D, p.ranks = ranks;
+  p.scale = D > 0 ? 1.0 / std::sqrt(static_cast<double>(D)) : 1.0;
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> normal;
+  auto fill = [&](std::vector<double>& x, size_t n) {
+    x.resize(n);
+    for (double& e : x) e = normal(rng);
+  };
+  fill(p.q, static_cast<size_t>(B * H * D));
+  fill(p.k, static_cast<size_t>(B * S * H * D));
+  fill(p.v, static_cast<size_t>(B * S * H * D));
+  std::uniform_int_distribution<int64_t> any_len(0, S);
+  p.kv_len.resize(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) {
+    // row 0 empty, row 1 shorter than the group (some shards empty), the rest random
+    if (b == 0) p.kv_len[b] = 0;
+    else if (b == 1) p.kv_len[b] = std::min<int64_t>(S, std::max<int64_t>(ranks - 1, 1));
+    else p.kv_len[b] = any_len(rng);
+  }
+  p.full = attention(p.q, p.k, p.v, B, S, H, D, p.kv_len, p.scale);
+  for (int64_t r = 0; r < ranks; ++r) {
+    std::vector<int64_t> lo(static_cast<size_t>(B)), hi(static_cast<size_t>(B)), len(static_cast<size_t>(B));
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t chunk = (p.kv_len[b] + ranks - 1) / ranks;
+      lo[b] = std::min(p.kv_len[b], r * chunk);
+      hi[b] = std::min(p.kv_len[b], (r + 1) * chunk);
+      len[b] = hi[b] - lo[b];
+    }
+    p.partial.push_back(attention(p.q, p.k, p.v, B, S, H, D, p.kv_len, p.scale, &lo, &hi));
+    p.shard_begin.push_back(std::move(lo));
+    p.shard_end.push_back(std::move(hi));
+    p.shard_len.push_back(std::move(len));
+  }
+  return p;
 }
 
 }  // namespace cpattn::reference

@@ -1,0 +1,114 @@
+#include <atomic>
+#include <mutex>
+
+#include "cp_check.hpp"
+
+namespace cpattn::testing {
+namespace {
+
+struct LocalCpParam {
+  int ranks;
+  CpOp op;
+  DType dtype;
+};
+
+class LocalCp : public ::testing::TestWithParam<LocalCpParam> {};
+
+TEST_P(LocalCp, MatchesUnsplitAttention) {
+  const auto [ranks, op, dtype] = GetParam();
+  for (bool kv : {false, true})
+    for (LseBase base : {LseBase::e, LseBase::two}) {
+      CpCase c;
+      c.op = op, c.dtype = dtype, c.use_kv_lens = kv, c.base = base;
+      c.H = op == CpOp::ar ? 5 : 2 * ranks;
+      c.seed = static_cast<uint32_t>(ranks * 100 + static_cast<int>(op) * 10 + kv);
+      const auto problem = reference::make_cp_attention(c.B, c.S, c.H, c.D, ranks, c.seed);
+      std::mutex mu;
+      std::vector<std::string> failures;
+      run_local_ranks(ranks, [&](Communicator& comm) {
+        const std::string f = run_cp_case(c, comm, Device::cpu(), problem);
+        if (!f.empty()) {
+          std::lock_guard<std::mutex> lock(mu);
+          failures.push_back(f);
+        }
+      });
+      for (const auto& f : failures) ADD_FAILURE() << f;
+    }
+}
+
+std::vector<LocalCpParam> params() {
+  std::vector<LocalCpParam> v;
+  for (int n = 1; n <= 8; ++n)
+    for (CpOp op : {CpOp::rs, CpOp::ar, CpOp::a2a}) v.push_back({n, op, n % 3 == 0 ? DType::f32 : n % 3 == 1 ? DType::bf16 : DType::f16});
+  return v;
+}
+
+INSTANTIATE_TEST_SUITE_P(Ranks, LocalCp, ::testing::ValuesIn(params()), [](const auto& info) {
+  return std::string(cp_op_name(info.param.op)) + "_" + std::to_string(info.param.ranks) + "ranks_" +
+         dtype_name(info.param.dtype);
+});
+
+// Each rank records what it raised; every rank must raise, none may hang.
+std::vector<std::string> errors_on_every_rank(int ranks, const std::function<void(Communicator&)>& fn) {
+  std::vector<std::string> args(static_cast<size_t>(ranks), "<no error>");
+  std::atomic<int> raised{0};
+  const auto group = LocalComm::make_group(ranks, std::chrono::seconds(20));
+  std::vector<std::thread> threads;
+  for (int r = 0; r < ranks; ++r)
+    threads.emplace_back([&, r] {
+      LocalComm comm(group, r);
+      try {
+        fn(comm);
+      } catch (const Error& e) {
+        args[static_cast<size_t>(r)] = e.argument();
+        ++raised;
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(raised.load(), ranks);
+  return args;
+}
+
+TEST(CpErrors, MismatchedShapesRaiseOnEveryRank) {
+  const auto args = errors_on_every_rank(3, [](Communicator& comm) {
+    const int64_t B = comm.rank() == 2 ? 5 : 4, H = 6, D = 8;
+    std::vector<float> out(B * H * D), lse(B * H), result(B * 2 * D);
+    cp_lse_ag_out_rs(TensorView(out.data(), DType::f32, {B, H, D}), TensorView(lse.data(), DType::f32, {B, H}), comm,
+                     TensorView(result.data(), DType::f32, {B, 2, D}));
+  });
+  for (const auto& a : args) EXPECT_EQ(a, "arguments across ranks");
+}
+
+TEST(CpErrors, OneRankWithBadInputRaisesEverywhere) {
+  const auto args = errors_on_every_rank(4, [](Communicator& comm) {
+    const int64_t B = 2, H = 4, D = 8;
+    std::vector<float> out(B * H * D), lse(B * H), result(B * H * D);
+    const DType lse_dtype = comm.rank() == 1 ? DType::i32 : DType::f32;
+    cp_lse_a2a_merge(TensorView(out.data(), DType::f32, {B, H, D}), TensorView(lse.data(), lse_dtype, {B, H}), comm,
+                     TensorView(result.data(), DType::f32, {B, 1, D}));
+  });
+  EXPECT_EQ(args[1], "lse");
+  for (int r : {0, 2, 3}) EXPECT_EQ(args[r], "arguments on rank 1");
+}
+
+TEST(CpErrors, HeadsNotDivisibleRaiseOnEveryRank) {
+  const auto args = errors_on_every_rank(3, [](Communicator& comm) {
+    const int64_t B = 2, H = 4, D = 8;
+    std::vector<float> out(B * H * D), lse(B * H), result(B * H * D);
+    cp_lse_ag_out_rs(TensorView(out.data(), DType::f32, {B, H, D}), TensorView(lse.data(), DType::f32, {B, H}), comm,
+                     TensorView(result.data(), DType::f32, {B, 1, D}));
+  });
+  for (const auto& a : args) EXPECT_EQ(a, "out");
+}
+
+TEST(CpErrors, ResultShapeIsChecked) {
+  run_local_ranks(1, [](Communicator& comm) {
+    std::vector<float> out(2 * 4 * 8), lse(8), result(2 * 4 * 8);
+    EXPECT_THROW(cp_lse_ag_out_ar(TensorView(out.data(), DType::f32, {2, 4, 8}), TensorView(lse.data(), DType::f32, {2, 4}),
+                                  comm, TensorView(result.data(), DType::f32, {2, 2, 8})),
+                 Error);
+  });
+}
+
+}  // namespace
+}  // namespace cpattn::testing

@@ -1,0 +1,47 @@
+#pragma once
+// pack/unpack cases shared by the CPU and CUDA tests.
+#include <vector>
+
+#include "test_data.hpp"
+
+namespace cpattn::testing {
+
+inline std::vector<PackCase> pack_matrix(bool for_unpack) {
+  std::vector<PackCase> cases;
+  const std::vector<std::vector<int64_t>> length_sets = {
+      {3, 1, 4}, {0, 2, 5}, {2, 0, 3}, {4, 1, 0}, {0, 0, 0}, {7}, {}, {1, 1, 1, 1, 1, 1, 1, 1, 1}, {0}};
+  const DType dtypes[] = {DType::bf16, DType::f32, DType::f16, DType::fp8_e4m3, DType::fp8_e5m2,
+                          DType::u8,   DType::i8,  DType::i32, DType::i64,      DType::f64};
+  const std::vector<std::vector<int64_t>> features = {{8}, {3}, {4, 5}, {}, {64, 2}, {0}};
+  const Layout layouts[] = {Layout::contiguous, Layout::unaligned, Layout::reversed};
+  uint32_t seed = 1;
+  for (DType dt : dtypes)
+    for (const auto& lengths : length_sets) {
+      PackCase c;
+      c.dtype = dt;
+      c.lengths = lengths;
+      c.features = features[seed % features.size()];
+      c.layout = layouts[seed % 3];
+      c.cu_seqlens = seed % 4 == 1;
+      c.index_dtype = seed % 2 ? DType::i32 : DType::i64;
+      c.pad_value = dtype_is_float(dt) ? (seed % 3 ? -1.0 / 0.0 : 0.5) : 7.0;
+      c.seed = seed++;
+      cases.push_back(c);
+    }
+  if (!for_unpack) {  // max_len shorter than some lengths: tails dropped
+    PackCase c;
+    c.lengths = {5, 1, 3};
+    c.max_len = 2;
+    cases.push_back(c);
+    c.max_len = 0;
+    cases.push_back(c);
+  }
+  PackCase longer;  // max_len longer than every sequence: extra padding rows
+  longer.lengths = {2, 3};
+  longer.max_len = 6;
+  longer.pad_value = 0.0;
+  cases.push_back(longer);
+  return cases;
+}
+
+}  // namespace cpattn::testing
