@@ -1,21 +1,23 @@
 #pragma once
 // Host-side scalar conversions between f32 and the 16/8-bit float formats, round to
 // nearest even. Inline and branch-light so CPU loops over them vectorise.
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 
 namespace cpattn::detail {
 
-inline uint32_t f32_bits(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
-inline float bits_f32(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
+inline uint32_t f32_bits(float f) { return std::bit_cast<uint32_t>(f); }
+inline float bits_f32(uint32_t u) { return std::bit_cast<float>(u); }
 
 inline float bf16_to_f32(uint16_t h) { return bits_f32(static_cast<uint32_t>(h) << 16); }
 inline uint16_t f32_to_bf16(float f) {
-  uint32_t u = f32_bits(f);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);  // quiet NaN
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>(u >> 16);
+  // branch-free (a select) so loops over it vectorise
+  const uint32_t u = f32_bits(f);
+  const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  const uint32_t quiet_nan = (u >> 16) | 0x40u;
+  return static_cast<uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
 }
 
 inline float f16_to_f32(uint16_t h) {

@@ -1,0 +1,315 @@
+// cpattn bench: one table per run, nccl-tests style: shape, bytes, time, GB/s, % of the
+// device copy bandwidth measured in the same run, max error and #wrong from a check of
+// sampled rows against the f64 reference. Exit status 1 if any value was wrong.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <vector>
+
+#include "cli.hpp"
+#include "device.hpp"
+
+namespace cpattn::cli {
+namespace {
+
+struct Row {
+  std::string op, shape, note;
+  double bytes = 0, us = NAN, gbs = NAN, pct = NAN, err = 0, host_us = NAN, coll_us = NAN;
+  int64_t checked = 0, wrong = 0;
+};
+
+struct Shape {
+  int64_t B, H, D, N;
+};
+
+double load_any(const void* p, DType dt, int64_t i) { return reference::load(TensorView(const_cast<void*>(p), dt, {i + 1}), i); }
+
+// f64 weights of the N partials of one row, and its merged lse (natural log).
+double row_weights(const float* lses, int64_t N, int64_t stride_n, int64_t row, std::vector<double>& w) {
+  w.assign(static_cast<size_t>(N), 0.0);
+  double m = -INFINITY;
+  for (int64_t r = 0; r < N; ++r) {
+    double l = lses[r * stride_n + row];
+    if (std::isnan(l) || l == INFINITY) l = -INFINITY;
+    w[r] = l;
+    m = std::max(m, l);
+  }
+  if (m == -INFINITY) {
+    std::fill(w.begin(), w.end(), 0.0);
+    return -INFINITY;
+  }
+  double s = 0;
+  for (double l : w) s += std::exp(l - m);
+  const double lse = m + std::log(s);
+  for (double& l : w) l = std::exp(l - lse);
+  return lse;
+}
+
+std::vector<int64_t> sample_rows(int64_t rows, int64_t want = 2048) {
+  std::vector<int64_t> v;
+  const int64_t step = std::max<int64_t>(rows / want, 1);
+  for (int64_t i = 0; i < rows; i += step) v.push_back(i);
+  if (rows > 0 && v.back() != rows - 1) v.push_back(rows - 1);
+  return v;
+}
+
+bool fits(Device dev, double bytes) { return bytes <= (dev.type == DeviceType::cuda ? 60e9 : 8e9); }
+
+Row bench_merge(bool merge, const Shape& s, DType dt, Device dev, const BenchOptions& o, double copy_gbs) {
+  const auto [B, H, D, N] = s;
+  Row row;
+  row.op = merge ? "merge" : "correct";
+  row.shape = "B" + std::to_string(B) + " H" + std::to_string(H) + " D" + std::to_string(D) + " N" + std::to_string(N);
+  const size_t es = dtype_size(dt);
+  const int64_t rows = B * H, data_elems = (merge ? N : 1) * rows * D;
+  row.bytes = static_cast<double>((merge ? N + 1 : 2) * rows * D * static_cast<int64_t>(es) + (N + 1) * rows * 4);
+  if (!fits(dev, row.bytes * 1.2)) {
+    row.note = "skipped: working set too large";
+    return row;
+  }
+  std::vector<char> data_h(static_cast<size_t>(data_elems) * es);
+  std::vector<float> lses_h(static_cast<size_t>(N * rows));
+  fill_values(data_h.data(), dt, data_elems, o.seed);
+  fill_values(lses_h.data(), DType::f32, N * rows, o.seed + 1);
+  for (float& l : lses_h) l *= 2.0f;
+  Buffer data(data_h.size(), dev), lses(lses_h.size() * 4, dev), out(static_cast<size_t>(rows * D) * es, dev),
+      lse(static_cast<size_t>(rows) * 4, dev);
+  data.upload(data_h.data(), data_h.size());
+  lses.upload(lses_h.data(), lses_h.size() * 4);
+  Context ctx = dev.type == DeviceType::cuda ? Context(dev) : Context();
+  const TensorView lses_v(lses.data(), DType::f32, {N, B, H}, dev), out_v(out.data(), dt, {B, H, D}, dev),
+      lse_v(lse.data(), DType::f32, {B, H}, dev);
+  const TensorView data_v = merge ? TensorView(data.data(), dt, {N, B, H, D}, dev) : TensorView(data.data(), dt, {B, H, D}, dev);
+  const int64_t rank = N - 1;
+  auto run_out_of_place = [&] {
+    if (merge) merge_attn_states(data_v, lses_v, out_v, &lse_v, {}, &ctx);
+    else correct_attn_out(data_v, lses_v, rank, out_v, &lse_v, {}, &ctx);
+  };
+  if (o.check) {
+    run_out_of_place();
+    synchronize(dev);
+    std::vector<char> out_h(out.bytes());
+    std::vector<float> lse_out(static_cast<size_t>(rows));
+    out.download(out_h.data(), out_h.size());
+    lse.download(lse_out.data(), lse_out.size() * 4);
+    std::vector<double> w;
+    const double tol = tolerance(dt);
+    for (int64_t r : sample_rows(rows)) {
+      const double l = row_weights(lses_h.data(), N, rows, r, w);
+      const double le = std::isinf(l) ? (lse_out[r] == l ? 0 : INFINITY) : std::fabs(lse_out[r] - l);
+      ++row.checked;
+      if (!(le <= 1e-5 * std::max(1.0, std::fabs(l)))) ++row.wrong;
+      for (int64_t d = 0; d < D; ++d) {
+        double ref = 0;
+        if (merge) {
+          for (int64_t p = 0; p < N; ++p)
+            if (w[p] != 0) ref += w[p] * load_any(data_h.data(), dt, (p * rows + r) * D + d);
+        } else if (w[rank] != 0) {
+          ref = w[rank] * load_any(data_h.data(), dt, r * D + d);
+        }
+        const double got = load_any(out_h.data(), dt, r * D + d);
+        const double e = std::isnan(got) ? INFINITY : std::fabs(got - ref);
+        row.err = std::max(row.err, e / std::max(1.0, std::fabs(ref)));
+        ++row.checked;
+        if (!(e <= tol * std::fabs(ref) + 1e-5 * 2.0)) ++row.wrong;
+      }
+    }
+  }
+  // timed as the seed's table: correct in place, merge out of place
+  auto timed = [&] {
+    if (merge) merge_attn_states(data_v, lses_v, out_v, &lse_v, {}, &ctx);
+    else correct_attn_out(data_v, lses_v, rank, data_v, &lse_v, {}, &ctx);
+  };
+  row.us = time_us(dev, ctx, timed, o.iters, o.warmup);
+  row.gbs = row.bytes / row.us / 1e3;
+  row.pct = 100.0 * row.gbs / copy_gbs;
+  if (dev.type == DeviceType::cuda) row.host_us = host_us_per_call(dev, timed, 2000);
+  return row;
+}
+
+Row bench_pack(bool pack, int64_t B, int64_t max_len, int64_t F, DType dt, Device dev, const BenchOptions& o, double copy_gbs) {
+  Row row;
+  row.op = pack ? "pack" : "unpack";
+  std::mt19937 rng(o.seed);
+  std::uniform_int_distribution<int64_t> len_dist(1, std::max<int64_t>(max_len, 1));
+  std::vector<int32_t> lengths(static_cast<size_t>(B));
+  int64_t T = 0, L = 0;
+  for (auto& l : lengths) {
+    l = static_cast<int32_t>(len_dist(rng));
+    T += l;
+    L = std::max<int64_t>(L, l);
+  }
+  const size_t es = dtype_size(dt);
+  row.shape = "B" + std::to_string(B) + " Lmax" + std::to_string(L) + " F" + std::to_string(F) + " tok" + std::to_string(T);
+  row.bytes = static_cast<double>(pack ? (T + B * L) * F * static_cast<int64_t>(es) : 2 * T * F * static_cast<int64_t>(es));
+  if (!fits(dev, row.bytes * 1.2)) {
+    row.note = "skipped: working set too large";
+    return row;
+  }
+  std::vector<char> tokens_h(static_cast<size_t>(T * F) * es), padded_h(static_cast<size_t>(B * L * F) * es);
+  fill_values(tokens_h.data(), dt, T * F, o.seed);
+  fill_values(padded_h.data(), dt, B * L * F, o.seed + 7);
+  Buffer tokens(tokens_h.size(), dev), padded(padded_h.size(), dev), len(lengths.size() * 4, dev);
+  tokens.upload(tokens_h.data(), tokens_h.size());
+  padded.upload(padded_h.data(), padded_h.size());
+  len.upload(lengths.data(), lengths.size() * 4);
+  Context ctx = dev.type == DeviceType::cuda ? Context(dev) : Context();
+  const TensorView tok_v(tokens.data(), dt, {T, F}, dev), pad_v(padded.data(), dt, {B, L, F}, dev),
+      len_v(len.data(), DType::i32, {B}, dev);
+  PackOptions po;
+  po.pad_value = dtype_is_float(dt) ? -INFINITY : 0.0;
+  auto call = [&] {
+    if (pack) pack_seq(tok_v, len_v, pad_v, po, &ctx);
+    else unpack_seq(pad_v, len_v, tok_v, po, &ctx);
+  };
+  if (o.check) {
+    call();
+    synchronize(dev);
+    std::vector<char> got(pack ? padded_h.size() : tokens_h.size());
+    (pack ? padded : tokens).download(got.data(), got.size());
+    std::vector<int64_t> start(static_cast<size_t>(B + 1), 0);
+    for (int64_t b = 0; b < B; ++b) start[b + 1] = start[b] + lengths[b];
+    const size_t row_bytes = static_cast<size_t>(F) * es;
+    for (int64_t r : sample_rows(B * L)) {
+      const int64_t b = r / L, t = r % L;
+      ++row.checked;
+      if (t >= lengths[b]) {
+        if (pack) {  // a pad row: every element equal to the first element of the first pad row
+          const double v = load_any(got.data() + r * static_cast<int64_t>(row_bytes), dt, 0);
+          const bool ok = dtype_is_float(dt) ? (std::isinf(v) && v < 0) || std::isnan(v) : v == 0;
+          if (!ok) ++row.wrong;
+        }
+        continue;
+      }
+      const char* want = pack ? tokens_h.data() + (start[b] + t) * static_cast<int64_t>(row_bytes)
+                              : padded_h.data() + r * static_cast<int64_t>(row_bytes);
+      const char* have = pack ? got.data() + r * static_cast<int64_t>(row_bytes)
+                              : got.data() + (start[b] + t) * static_cast<int64_t>(row_bytes);
+      if (std::memcmp(want, have, row_bytes) != 0) ++row.wrong;
+    }
+  }
+  row.us = time_us(dev, ctx, call, o.iters, o.warmup);
+  row.gbs = row.bytes / row.us / 1e3;
+  row.pct = 100.0 * row.gbs / copy_gbs;
+  if (dev.type == DeviceType::cuda) row.host_us = host_us_per_call(dev, call, 500);
+  return row;
+}
+
+std::vector<Shape> merge_shapes(const BenchOptions& o, Device dev) {
+  std::vector<Shape> v;
+  if (!o.batch.empty() || !o.heads.empty() || !o.head_dim.empty() || !o.ranks.empty()) {
+    for (int64_t B : o.batch.empty() ? std::vector<int64_t>{64} : o.batch)
+      for (int64_t H : o.heads.empty() ? std::vector<int64_t>{32} : o.heads)
+        for (int64_t D : o.head_dim.empty() ? std::vector<int64_t>{128} : o.head_dim)
+          for (int64_t N : o.ranks.empty() ? std::vector<int64_t>{4} : o.ranks) v.push_back({B, H, D, N});
+    return v;
+  }
+  if (dev.type == DeviceType::cpu) {
+    // small decode shapes, then working sets >= 256 MiB for the bandwidth claim
+    return {{1, 32, 128, 2}, {16, 32, 128, 4}, {4096, 32, 128, 8}, {32768, 32, 128, 8}, {16384, 128, 128, 4}, {2048, 128, 512, 8}};
+  }
+  // the seed's table, then the real model shapes of the CUDA issue
+  v = {{1, 32, 128, 2},    {16, 32, 128, 4},    {64, 128, 128, 8},  {256, 16, 512, 8},
+       {128, 128, 512, 4}, {4096, 32, 128, 8},  {32768, 32, 128, 8}, {16384, 128, 128, 4}};
+  const Shape models[] = {{0, 128, 512, 8}, {0, 16, 128, 2}, {0, 96, 512, 8}, {0, 12, 512, 2}, {0, 128, 576, 4}, {0, 8, 128, 4}};
+  for (const Shape& m : models)
+    for (int64_t B : {1, 8, 64, 256, 2048, 32768}) v.push_back({B, m.H, m.D, m.N});
+  for (int64_t D : {64, 96, 256, 576})
+    for (int64_t N : {3, 16}) v.push_back({8192, 32, D, N});
+  return v;
+}
+
+struct PackShape {
+  int64_t B, max_len;
+  int64_t F;
+  DType dtype;
+};
+
+std::vector<PackShape> pack_shapes(const BenchOptions& o, DType dt, Device dev) {
+  std::vector<PackShape> v;
+  if (!o.batch.empty() || !o.max_len.empty() || !o.features.empty()) {
+    for (int64_t B : o.batch.empty() ? std::vector<int64_t>{1024} : o.batch)
+      for (int64_t L : o.max_len.empty() ? std::vector<int64_t>{4} : o.max_len)
+        for (int64_t F : o.features.empty() ? std::vector<int64_t>{1024} : o.features) v.push_back({B, L, F, dt});
+    return v;
+  }
+  // the seed's table (bf16), fp8 [T, 64, 128] decode batches, long bf16 sequences
+  v = {{64, 4, 8192, DType::bf16},   {256, 8, 8192, DType::bf16},   {1024, 4, 8192, DType::bf16},
+       {4096, 2, 2048, DType::bf16}, {16, 4096, 1024, DType::bf16}, {1024, 64, 576, DType::bf16}};
+  for (int64_t B : {32, 256, 1024, 4096}) v.push_back({B, 4, 64 * 128, DType::fp8_e4m3});
+  v.push_back({8, 32768, 1024, DType::bf16});
+  if (dev.type == DeviceType::cpu) v.push_back({64, 8192, 2048, DType::bf16});  // >= 256 MiB
+  return v;
+}
+
+void write_json(const std::string& path, const std::string& header, double copy_gbs, const std::vector<Row>& rows) {
+  std::ofstream f(path);
+  if (!f) throw Error("--json", "a writable file path", "'" + path + "'");
+  f << "{\n \"config\": \"" << header << "\",\n \"copy_gbs\": " << copy_gbs << ",\n \"rows\": [\n";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const Row& r = rows[i];
+    auto num = [](double v) { return std::isfinite(v) ? std::to_string(v) : std::string("null"); };
+    f << "  {\"op\": \"" << r.op << "\", \"shape\": \"" << r.shape << "\", \"bytes\": " << num(r.bytes)
+      << ", \"time_us\": " << num(r.us) << ", \"gbs\": " << num(r.gbs) << ", \"pct_copy\": " << num(r.pct)
+      << ", \"host_us\": " << num(r.host_us) << ", \"coll_us\": " << num(r.coll_us) << ", \"max_err\": " << num(r.err)
+      << ", \"checked\": " << r.checked << ", \"wrong\": " << r.wrong << ", \"note\": \"" << r.note << "\"}"
+      << (i + 1 < rows.size() ? ",\n" : "\n");
+  }
+  f << " ]\n}\n";
+}
+
+}  // namespace
+
+int run_cp_bench(const BenchOptions& o, Device dev, DType dt);  // bench_cp.cpp
+
+int run_bench(const BenchOptions& o) {
+  const Device dev = parse_device(o.device);
+  const DType dt = parse_dtype(o.dtype);
+  if (o.op.rfind("cp-", 0) == 0) return run_cp_bench(o, dev, dt);
+  const bool merge_like = o.op == "correct" || o.op == "merge";
+  const bool pack_like = o.op == "pack" || o.op == "unpack";
+  if (!merge_like && !pack_like)
+    throw Error("--op", "correct, merge, pack, unpack, cp-rs, cp-ar or cp-a2a", "'" + o.op + "'");
+  if (merge_like && dt != DType::f32 && dt != DType::f16 && dt != DType::bf16)
+    throw Error("--dtype", "f32, f16 or bf16 for " + o.op, o.dtype);
+  const size_t copy_bytes = dev.type == DeviceType::cuda ? (size_t{1} << 30) : (size_t{256} << 20);
+  const double copy_gbs = copy_bandwidth_gbs(dev, copy_bytes);
+  std::ostringstream header;
+  header << "cpattn bench --op " << o.op << " device " << device_description(dev) << " dtype " << dtype_name(dt)
+         << " iters " << o.iters << " warmup " << o.warmup << " check " << (o.check ? 1 : 0) << " | copy "
+         << (copy_bytes >> 20) << " MiB: " << fmt(copy_gbs, 0) << " GB/s (read+write)"
+         << (dev.type == DeviceType::cuda ? " | time: median CUDA-graph replay" : " | time: median wall");
+  std::printf("# %s\n", header.str().c_str());
+  std::fflush(stdout);
+  std::vector<Row> rows;
+  Table t({{"op", 8}, {"shape", 30}, {"bytes", 12}, {"time(us)", 10}, {"GB/s", 8}, {"%copy", 6}, {"host(us)", 8},
+           {"max_err", 8}, {"#checked", 9}, {"#wrong", 6}});
+  auto add = [&](const Row& r) {
+    rows.push_back(r);
+    if (!r.note.empty()) {
+      t.add({r.op, r.shape, fmt(r.bytes, 0), r.note});
+      return;
+    }
+    t.add({r.op, r.shape, fmt(r.bytes, 0), fmt(r.us, 2), fmt(r.gbs, 0), fmt(r.pct, 1), fmt(r.host_us, 1), fmt_sci(r.err),
+           std::to_string(r.checked), std::to_string(r.wrong)});
+  };
+  if (merge_like) {
+    for (const Shape& s : merge_shapes(o, dev)) add(bench_merge(o.op == "merge", s, dt, dev, o, copy_gbs));
+  } else {
+    for (const PackShape& s : pack_shapes(o, dt, dev))
+      add(bench_pack(o.op == "pack", s.B, s.max_len, s.F, o.batch.empty() && o.max_len.empty() && o.features.empty() ? s.dtype : dt, dev, o, copy_gbs));
+  }
+  std::printf("%s", t.str().c_str());
+  int64_t wrong = 0;
+  for (const Row& r : rows) wrong += r.wrong;
+  std::printf("# %s: %lld wrong values\n", wrong ? "FAILED" : "OK", static_cast<long long>(wrong));
+  if (!o.json.empty()) write_json(o.json, header.str(), copy_gbs, rows);
+  return wrong ? 1 : 0;
+}
+
+}  // namespace cpattn::cli

@@ -1,0 +1,168 @@
+// cpattn bench --op cp-rs|cp-ar|cp-a2a: the whole cp_* call next to the raw collectives it
+// issues, timed alone in the same run; algbw and busbw computed as nccl-tests does for the
+// main collective (reduce-scatter, all-reduce or all-to-all of the attention output).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <vector>
+
+#include "cli.hpp"
+#include "device.hpp"
+
+namespace cpattn::cli {
+namespace {
+
+struct CpRow {  // POD, gathered to rank 0
+  int64_t B, H, D;
+  double bytes, us, coll_us, err;
+  int64_t checked, wrong;
+};
+
+double median_wall_us(Device dev, int iters, int warmup, const std::function<void()>& fn) {
+  for (int i = 0; i < warmup; ++i) fn();
+  synchronize(dev);
+  std::vector<double> t;
+  for (int i = 0; i < std::max(iters, 1); ++i) {
+    const auto s = std::chrono::steady_clock::now();
+    fn();
+    synchronize(dev);
+    t.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - s).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+double load_any(const void* p, DType dt, int64_t i) { return reference::load(TensorView(const_cast<void*>(p), dt, {i + 1}), i); }
+
+CpRow run_case(const std::string& op, Communicator& comm, Device dev, DType dt, int64_t B, int64_t H, int64_t D,
+               const BenchOptions& o) {
+  const int64_t N = comm.size(), r = comm.rank();
+  const bool ar = op == "cp-ar", a2a = op == "cp-a2a";
+  const int64_t Hn = ar ? H : H / N;
+  const size_t es = dtype_size(dt);
+  const int64_t elems = B * H * D, rows = B * H;
+  // every rank can rebuild every other rank's inputs (seeded by rank) for the check
+  auto make = [&](int64_t rank, std::vector<char>& out, std::vector<float>& lse) {
+    out.resize(static_cast<size_t>(elems) * es);
+    lse.resize(static_cast<size_t>(rows));
+    fill_values(out.data(), dt, elems, o.seed + 17 * static_cast<uint64_t>(rank));
+    fill_values(lse.data(), DType::f32, rows, o.seed + 17 * static_cast<uint64_t>(rank) + 1);
+  };
+  std::vector<char> out_h;
+  std::vector<float> lse_h;
+  make(r, out_h, lse_h);
+  Buffer out(out_h.size(), dev), lse(lse_h.size() * 4, dev), result(static_cast<size_t>(B * Hn * D) * es, dev);
+  out.upload(out_h.data(), out_h.size());
+  lse.upload(lse_h.data(), lse_h.size() * 4);
+  Context ctx = dev.type == DeviceType::cuda ? Context(dev) : Context();
+  const TensorView out_v(out.data(), dt, {B, H, D}, dev), lse_v(lse.data(), DType::f32, {B, H}, dev),
+      res_v(result.data(), dt, {B, Hn, D}, dev);
+  auto call = [&] {
+    if (op == "cp-rs") cp_lse_ag_out_rs(out_v, lse_v, comm, res_v, {}, &ctx);
+    else if (ar) cp_lse_ag_out_ar(out_v, lse_v, comm, res_v, {}, &ctx);
+    else cp_lse_a2a_merge(out_v, lse_v, comm, res_v, {}, &ctx);
+  };
+  CpRow row{B, H, D, static_cast<double>(elems * static_cast<int64_t>(es)), 0, 0, 0, 0, 0};
+  if (o.check) {
+    call();
+    synchronize(dev);
+    std::vector<char> got(result.bytes());
+    result.download(got.data(), got.size());
+    std::vector<std::vector<char>> outs(static_cast<size_t>(N));
+    std::vector<std::vector<float>> lses(static_cast<size_t>(N));
+    for (int64_t q = 0; q < N; ++q) make(q, outs[q], lses[q]);
+    const int64_t h0 = ar || N == 1 ? 0 : r * Hn;
+    const double tol = tolerance(dt) * (a2a ? 2.0 : static_cast<double>(N + 1));
+    for (int64_t b = 0; b < B; b += std::max<int64_t>(B / 64, 1))
+      for (int64_t j = 0; j < Hn; ++j) {
+        const int64_t row_i = b * H + h0 + j;
+        double m = -INFINITY, s = 0;
+        for (int64_t q = 0; q < N; ++q) m = std::max<double>(m, lses[q][row_i]);
+        for (int64_t q = 0; q < N; ++q) s += std::exp(lses[q][row_i] - m);
+        const double l = m + std::log(s);
+        for (int64_t d = 0; d < D; ++d) {
+          double ref = 0;
+          for (int64_t q = 0; q < N; ++q) ref += std::exp(lses[q][row_i] - l) * load_any(outs[q].data(), dt, row_i * D + d);
+          if (N == 1) ref = load_any(outs[0].data(), dt, row_i * D + d);
+          const double g = load_any(got.data(), dt, (b * Hn + j) * D + d);
+          const double e = std::isnan(g) ? INFINITY : std::fabs(g - ref);
+          row.err = std::max(row.err, e);
+          ++row.checked;
+          if (!(e <= tol * (2.0 + std::fabs(ref)))) ++row.wrong;
+        }
+      }
+  }
+  row.us = median_wall_us(dev, o.iters, o.warmup, call);
+  // the raw collectives alone, on buffers of the same sizes
+  Buffer a(static_cast<size_t>(std::max<int64_t>(N, 1)) * out_h.size() + 4096, dev), b2(a.bytes(), dev);
+  const size_t chunk = (static_cast<size_t>(B * Hn * D) * es + 15) / 16 * 16 + (static_cast<size_t>(B * Hn) * 4 + 15) / 16 * 16;
+  row.coll_us = median_wall_us(dev, o.iters, o.warmup, [&] {
+    if (a2a) {
+      comm.all_to_all(a.data(), b2.data(), chunk, DType::u8, ctx);
+      return;
+    }
+    comm.all_gather(a.data(), b2.data(), static_cast<size_t>(rows), DType::f32, ctx);
+    if (ar) comm.all_reduce(a.data(), a.data(), static_cast<size_t>(elems), dt, ctx);
+    else comm.reduce_scatter(a.data(), b2.data(), static_cast<size_t>(B * Hn * D), dt, ctx);
+  });
+  return row;
+}
+
+}  // namespace
+
+int run_cp_bench(const BenchOptions& o, Device dev, DType dt) {
+  if (o.op != "cp-rs" && o.op != "cp-ar" && o.op != "cp-a2a")
+    throw Error("--op", "cp-rs, cp-ar or cp-a2a", "'" + o.op + "'");
+  if (dt != DType::f32 && dt != DType::f16 && dt != DType::bf16) throw Error("--dtype", "f32, f16 or bf16", o.dtype);
+  const int local_ranks = o.ranks.empty() ? 4 : static_cast<int>(o.ranks.front());
+  int status = 0;
+  for_each_rank(o, local_ranks, dev, [&](Communicator& comm, Device device) {
+    const int64_t N = comm.size();
+    std::vector<CpRow> rows;
+    const std::vector<int64_t> batches = o.batch.empty() ? std::vector<int64_t>{1, 8, 64, 256, 2048} : o.batch;
+    const std::vector<int64_t> heads = o.heads.empty() ? std::vector<int64_t>{128, 16} : o.heads;
+    const std::vector<int64_t> dims = o.head_dim.empty() ? std::vector<int64_t>{} : o.head_dim;
+    for (int64_t H : heads)
+      for (int64_t B : batches)
+        for (int64_t D : dims.empty() ? std::vector<int64_t>{H == 128 ? 512 : 128} : dims) {
+          if (o.op != "cp-ar" && H % N != 0) continue;
+          rows.push_back(run_case(o.op, comm, device, dt, B, H, D, o));
+        }
+    std::vector<CpRow> all(rows.size() * static_cast<size_t>(N));
+    comm.all_gather_host(rows.data(), all.data(), rows.size() * sizeof(CpRow));
+    int64_t wrong = 0;
+    for (const CpRow& x : all) wrong += x.wrong;
+    if (wrong) status = 1;
+    if (comm.rank() != 0) return;
+    // nccl-tests bus bandwidth factors for the main collective
+    const double n = static_cast<double>(N);
+    const double factor = o.op == "cp-ar" ? 2 * (n - 1) / n : (n - 1) / n;
+    std::printf("# cpattn bench --op %s comm %s ranks %lld device %s dtype %s iters %d | time: median wall per call, "
+                "slowest rank; coll: the raw collectives alone\n",
+                o.op.c_str(), comm.name().c_str(), static_cast<long long>(N), device_description(device).c_str(),
+                dtype_name(dt), o.iters);
+    Table t({{"shape", 20}, {"bytes", 12}, {"call(us)", 10}, {"coll(us)", 10}, {"call/coll", 9}, {"algbw", 8},
+             {"busbw", 8}, {"max_err", 8}, {"#wrong", 6}});
+    for (size_t i = 0; i < rows.size(); ++i) {
+      CpRow w = rows[i];
+      for (int64_t q = 0; q < N; ++q) {
+        const CpRow& x = all[static_cast<size_t>(q) * rows.size() + i];
+        w.us = std::max(w.us, x.us);
+        w.coll_us = std::max(w.coll_us, x.coll_us);
+        w.err = std::max(w.err, x.err);
+        w.wrong += q ? x.wrong : 0;
+      }
+      const double algbw = w.bytes / w.us / 1e3;
+      t.add({"B" + std::to_string(w.B) + " H" + std::to_string(w.H) + " D" + std::to_string(w.D), fmt(w.bytes, 0),
+             fmt(w.us, 1), fmt(w.coll_us, 1), fmt(w.us / w.coll_us, 2), fmt(algbw, 2), fmt(algbw * factor, 2),
+             fmt_sci(w.err), std::to_string(w.wrong)});
+    }
+    std::printf("%s# %s: %lld wrong values (algbw/busbw in GB/s of the attention output, nccl-tests factors)\n",
+                t.str().c_str(), wrong ? "FAILED" : "OK", static_cast<long long>(wrong));
+    std::fflush(stdout);
+  });
+  return status;
+}
+
+}  // namespace cpattn::cli

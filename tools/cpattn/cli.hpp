@@ -1,0 +1,80 @@
+#pragma once
+// The cpattn command-line tool: demo, bench, verify. Each command returns the process exit
+// status (0 when every checked value was right).
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cpattn/cpattn.hpp"
+#include "cpattn/reference.hpp"
+
+namespace cpattn::cli {
+
+struct CommonOptions {
+  std::string device = "cpu";  // cpu | cuda
+  std::string comm = "local";  // local | mpi | nccl
+  std::string dtype = "bf16";
+  uint32_t seed = 1;
+};
+
+struct DemoOptions : CommonOptions {
+  int ranks = 4;
+  int64_t batch = 8, heads = 16, head_dim = 128, kv_len = 512;
+  std::string lse_base = "e";
+};
+
+struct BenchOptions : CommonOptions {
+  std::string op = "correct";
+  std::vector<int64_t> batch, heads, head_dim, ranks;  // empty: the default sweep
+  std::vector<int64_t> max_len, features;             // pack/unpack sweeps
+  int iters = 20, warmup = 3;
+  bool check = true;
+  std::string json;
+};
+
+struct VerifyOptions : CommonOptions {
+  bool quick = false;
+};
+
+int run_demo(const DemoOptions& o);
+int run_bench(const BenchOptions& o);
+int run_verify(const VerifyOptions& o);
+
+// --------------------------------------------------------------- shared helpers
+// One rank's part of a cp_* run on real partial attention (demo, verify): op 0 rs, 1 ar,
+// 2 a2a. err is max |result - unsplit| / max |unsplit|; wrong counts values past tolerance.
+struct StageResult {  // POD: gathered to rank 0 as bytes
+  double us = 0, err = 0, lse_err = 0;
+  int64_t wrong = 0;
+};
+StageResult run_cp_stage(int op, Communicator& comm, Device device, DType dtype, LseBase base,
+                         const reference::CpAttention& problem);
+
+Device parse_device(const std::string& name);
+LseBase parse_lse_base(const std::string& name);
+// This process's rank communicator for --comm mpi|nccl (MPI initialised on first use).
+std::unique_ptr<Communicator> make_process_comm(const std::string& name, Device& device);
+// Runs fn on every rank of the chosen communicator: `ranks` threads for local, this
+// process for mpi/nccl.
+void for_each_rank(const CommonOptions& o, int ranks, Device device, const std::function<void(Communicator&, Device)>& fn);
+
+// Fills `n` elements of dtype at host memory `p` with deterministic values in [-2, 2).
+void fill_values(void* p, DType dtype, int64_t n, uint64_t seed);
+double tolerance(DType dtype);  // one rounding to dtype, plus f32 arithmetic
+
+// A fixed-width text table, nccl-tests style: a header, rows, printed by rank 0.
+class Table {
+ public:
+  explicit Table(std::vector<std::pair<std::string, int>> columns) : columns_(std::move(columns)) {}
+  void add(std::vector<std::string> cells) { rows_.push_back(std::move(cells)); }
+  std::string str() const;
+
+ private:
+  std::vector<std::pair<std::string, int>> columns_;
+  std::vector<std::vector<std::string>> rows_;
+};
+std::string fmt(double v, int precision = 2);
+std::string fmt_sci(double v);
+
+}  // namespace cpattn::cli

@@ -1,0 +1,98 @@
+#include <cmath>
+#include <cstring>
+#include <iomanip>
+#include <sstream>
+
+#include "cli.hpp"
+#include "cpattn/config.hpp"
+#include "src/core/convert.hpp"
+
+namespace cpattn::cli {
+
+Device parse_device(const std::string& name) {
+  if (name == "cpu") return Device::cpu();
+  if (name == "cuda" || name.rfind("cuda:", 0) == 0)
+    return Device::cuda(name.size() > 5 ? std::stoi(name.substr(5)) : 0);
+  throw Error("--device", "cpu or cuda[:index]", "'" + name + "'");
+}
+
+LseBase parse_lse_base(const std::string& name) {
+  if (name == "e") return LseBase::e;
+  if (name == "2") return LseBase::two;
+  throw Error("--lse-base", "e or 2", "'" + name + "'");
+}
+
+void for_each_rank(const CommonOptions& o, int ranks, Device device,
+                   const std::function<void(Communicator&, Device)>& fn) {
+  if (o.comm == "local") {
+    if (ranks < 1) throw Error("--ranks", "at least 1", std::to_string(ranks));
+    run_local_ranks(ranks, [&](Communicator& comm) { fn(comm, device); });
+    return;
+  }
+  auto comm = make_process_comm(o.comm, device);
+  fn(*comm, device);
+}
+
+void fill_values(void* p, DType dtype, int64_t n, uint64_t seed) {
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    uint64_t z = (static_cast<uint64_t>(i) + seed * 0x9E3779B97F4A7C15ull) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 31)) * 0x94D049BB133111EBull;
+    const float v = static_cast<float>((z >> 40) & 0xFFFF) / 16384.0f - 2.0f;
+    switch (dtype) {
+      case DType::f32: static_cast<float*>(p)[i] = v; break;
+      case DType::f16: static_cast<uint16_t*>(p)[i] = detail::f32_to_f16(v); break;
+      case DType::bf16: static_cast<uint16_t*>(p)[i] = detail::f32_to_bf16(v); break;
+      case DType::f64: static_cast<double*>(p)[i] = v; break;
+      case DType::fp8_e4m3: static_cast<uint8_t*>(p)[i] = detail::f32_to_fp8(v, true); break;
+      case DType::fp8_e5m2: static_cast<uint8_t*>(p)[i] = detail::f32_to_fp8(v, false); break;
+      default: {
+        const size_t es = dtype_size(dtype);
+        std::memcpy(static_cast<char*>(p) + i * static_cast<int64_t>(es), &z, es);
+      }
+    }
+  }
+}
+
+double tolerance(DType dtype) {
+  switch (dtype) {
+    case DType::bf16: return 1.0 / 256;
+    case DType::f16: return 1.0 / 1024;
+    default: return 2e-5;
+  }
+}
+
+std::string Table::str() const {
+  std::ostringstream o;
+  auto line = [&](const std::vector<std::string>& cells) {
+    for (size_t i = 0; i < columns_.size(); ++i) {
+      const std::string& c = i < cells.size() ? cells[i] : std::string();
+      o << std::setw(columns_[i].second) << c << (i + 1 < columns_.size() ? " " : "\n");
+    }
+  };
+  std::vector<std::string> head;
+  for (const auto& c : columns_) head.push_back(c.first);
+  o << "#";
+  line(head);
+  for (const auto& r : rows_) {
+    o << " ";
+    line(r);
+  }
+  return o.str();
+}
+
+std::string fmt(double v, int precision) {
+  if (std::isnan(v)) return "-";
+  std::ostringstream o;
+  o << std::fixed << std::setprecision(precision) << v;
+  return o.str();
+}
+
+std::string fmt_sci(double v) {
+  if (std::isnan(v)) return "-";
+  std::ostringstream o;
+  o << std::scientific << std::setprecision(1) << v;
+  return o.str();
+}
+
+}  // namespace cpattn::cli

@@ -1,0 +1,175 @@
+// cpattn demo: a random decode batch whose KV is split over N ranks; each rank holds its
+// partial attention (empty shards carry garbage, masked by kv_lens), the cp_* functions
+// combine them, and every rank's result is checked against unsplit f64 attention.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <algorithm>
+#include <mutex>
+#include <vector>
+
+#include "cli.hpp"
+#include "device.hpp"
+#include "src/core/convert.hpp"
+
+namespace cpattn::cli {
+namespace {
+
+enum Op { kRs, kAr, kA2a, kOps };
+const char* kOpNames[kOps] = {"cp_lse_ag_out_rs", "cp_lse_ag_out_ar", "cp_lse_a2a_merge"};
+
+void store(void* p, DType dt, int64_t i, double v) {
+  switch (dt) {
+    case DType::f16: static_cast<uint16_t*>(p)[i] = detail::f32_to_f16(static_cast<float>(v)); break;
+    case DType::bf16: static_cast<uint16_t*>(p)[i] = detail::f32_to_bf16(static_cast<float>(v)); break;
+    default: static_cast<float*>(p)[i] = static_cast<float>(v);
+  }
+}
+double load(const void* p, DType dt, int64_t i) { return reference::load(TensorView(const_cast<void*>(p), dt, {i + 1}), i); }
+
+}  // namespace
+
+StageResult run_cp_stage(int op, Communicator& comm, Device dev, DType dt, LseBase base, const reference::CpAttention& p) {
+  const int64_t N = comm.size(), r = comm.rank(), B = p.B, H = p.H, D = p.D;
+  const int64_t Hn = op == kAr ? H : H / N;
+  const size_t es = dtype_size(dt);
+  std::vector<char> out_h(static_cast<size_t>(B * H * D) * es);
+  std::vector<float> lse_h(static_cast<size_t>(B * H));
+  std::vector<int32_t> kv_h(static_cast<size_t>(B));
+  const auto& part = p.partial[static_cast<size_t>(r)];
+  for (int64_t b = 0; b < B; ++b) {
+    const bool empty = p.shard_len[static_cast<size_t>(r)][b] == 0;
+    kv_h[b] = static_cast<int32_t>(p.shard_len[static_cast<size_t>(r)][b]);
+    for (int64_t h = 0; h < H; ++h) {
+      // an empty shard: whatever the attention kernel left (here NaN and a bogus lse)
+      lse_h[b * H + h] = empty ? 7.0f : static_cast<float>(part.lse[b * H + h] / (base == LseBase::two ? std::log(2.0) : 1.0));
+      for (int64_t d = 0; d < D; ++d) store(out_h.data(), dt, (b * H + h) * D + d, empty ? NAN : part.out[(b * H + h) * D + d]);
+    }
+  }
+  Buffer out(out_h.size(), dev), lse(lse_h.size() * 4, dev), kv(kv_h.size() * 4, dev);
+  Buffer result(static_cast<size_t>(B * Hn * D) * es, dev), out_lse(static_cast<size_t>(B * Hn) * 4, dev);
+  out.upload(out_h.data(), out_h.size());
+  lse.upload(lse_h.data(), lse_h.size() * 4);
+  kv.upload(kv_h.data(), kv_h.size() * 4);
+  const TensorView kv_v(kv.data(), DType::i32, {B}, dev), out_lse_v(out_lse.data(), DType::f32, {B, Hn}, dev);
+  CpOptions o;
+  o.lse_base = base;
+  o.kv_lens = &kv_v;
+  o.out_lse = &out_lse_v;
+  Context ctx = dev.type == DeviceType::cuda ? Context(dev) : Context();
+  const TensorView out_v(out.data(), dt, {B, H, D}, dev), lse_v(lse.data(), DType::f32, {B, H}, dev),
+      result_v(result.data(), dt, {B, Hn, D}, dev);
+  auto call = [&] {
+    if (op == kRs) cp_lse_ag_out_rs(out_v, lse_v, comm, result_v, o, &ctx);
+    else if (op == kAr) cp_lse_ag_out_ar(out_v, lse_v, comm, result_v, o, &ctx);
+    else cp_lse_a2a_merge(out_v, lse_v, comm, result_v, o, &ctx);
+    synchronize(dev);
+  };
+  call();
+  std::vector<double> times;
+  for (int i = 0; i < 5; ++i) {
+    const auto t = std::chrono::steady_clock::now();
+    call();
+    times.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t).count());
+  }
+  std::sort(times.begin(), times.end());
+
+  std::vector<char> res_h(result.bytes());
+  std::vector<float> res_lse(static_cast<size_t>(B * Hn));
+  result.download(res_h.data(), res_h.size());
+  out_lse.download(res_lse.data(), res_lse.size() * 4);
+  double max_ref = 1e-30;
+  for (double v : p.full.out) max_ref = std::max(max_ref, std::fabs(v));
+  const double tol = tolerance(dt) * (op == kA2a ? 2.0 : static_cast<double>(N + 1));
+  StageResult s;
+  s.us = times[2];
+  const int64_t h0 = (op == kAr || N == 1) ? 0 : r * Hn;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t j = 0; j < Hn; ++j) {
+      const int64_t h = h0 + j;
+      if (N > 1) {
+        const double ref = p.full.lse[b * H + h];
+        const double got = res_lse[b * Hn + j] * (base == LseBase::two ? std::log(2.0) : 1.0);
+        const double e = std::isinf(ref) ? (got == ref ? 0.0 : INFINITY) : std::fabs(got - ref);
+        s.lse_err = std::max(s.lse_err, e);
+        if (!(e <= 1e-4 * std::max(1.0, std::fabs(ref)))) ++s.wrong;
+      }
+      for (int64_t d = 0; d < D; ++d) {
+        const double got = load(res_h.data(), dt, (b * Hn + j) * D + d);
+        const double ref = p.full.out[(b * H + h) * D + d];
+        if (N == 1 && p.kv_len[b] == 0) continue;  // world size 1 returns the input untouched
+        const double e = std::isnan(got) ? INFINITY : std::fabs(got - ref) / max_ref;
+        s.err = std::max(s.err, e);
+        if (!(e <= tol)) ++s.wrong;
+      }
+    }
+  return s;
+}
+
+int run_demo(const DemoOptions& o) {
+  const Device dev = parse_device(o.device);
+  const DType dt = parse_dtype(o.dtype);
+  if (dt != DType::f32 && dt != DType::f16 && dt != DType::bf16) throw Error("--dtype", "f32, f16 or bf16", o.dtype);
+  const LseBase base = parse_lse_base(o.lse_base);
+  if (o.batch < 1 || o.heads < 1 || o.head_dim < 1 || o.kv_len < 0)
+    throw Error("sizes", "--batch, --heads, --head-dim >= 1 and --kv-len >= 0", "a smaller value");
+  int status = 0;
+  std::mutex mu;
+  std::shared_ptr<reference::CpAttention> problem;
+  double reference_us = 0;
+  for_each_rank(o, o.ranks, dev, [&](Communicator& comm, Device device) {
+    const int N = comm.size();
+    if (o.heads % N != 0)
+      throw Error("--heads", "a multiple of the number of ranks (" + std::to_string(N) + ")", std::to_string(o.heads));
+    {
+      std::lock_guard<std::mutex> lock(mu);  // local ranks share one problem; processes build the same one
+      if (!problem) {
+        const auto t = std::chrono::steady_clock::now();
+        problem = std::make_shared<reference::CpAttention>(
+            reference::make_cp_attention(o.batch, o.kv_len, o.heads, o.head_dim, N, o.seed));
+        reference_us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t).count();
+      }
+    }
+    StageResult mine[kOps];
+    for (int op = 0; op < kOps; ++op) mine[op] = run_cp_stage(op, comm, device, dt, base, *problem);
+    std::vector<StageResult> all(static_cast<size_t>(N) * kOps);
+    comm.all_gather_host(mine, all.data(), sizeof(mine));
+    int64_t wrong = 0;
+    for (const StageResult& s : all) wrong += s.wrong;
+    if (wrong) status = 1;  // every process exits non-zero on a mismatch, not only rank 0
+    if (comm.rank() != 0) return;
+    const auto& p = *problem;
+    int64_t partly_empty = 0;
+    for (int64_t b = 0; b < p.B; ++b)
+      if (p.kv_len[b] < N) ++partly_empty;
+    std::printf("# cpattn demo: B=%lld H=%lld D=%lld kv_len<=%lld ranks=%d dtype=%s device=%s (%s) comm=%s lse-base=%s seed=%u\n",
+                static_cast<long long>(o.batch), static_cast<long long>(o.heads), static_cast<long long>(o.head_dim),
+                static_cast<long long>(o.kv_len), N, dtype_name(dt), device_name(device).c_str(),
+                device_description(device).c_str(), comm.name().c_str(), o.lse_base.c_str(), o.seed);
+    std::printf("# %lld of %lld rows have an empty shard on some rank (row 0 has no keys at all); empty shards hold NaN "
+                "output and a bogus lse, masked by kv_lens\n",
+                static_cast<long long>(partly_empty), static_cast<long long>(p.B));
+    Table t({{"stage", 28}, {"time(us)", 10}, {"max_err", 9}, {"tol", 9}, {"lse_err", 9}, {"#wrong", 7}, {"status", 6}});
+    t.add({"unsplit attention (f64 ref)", fmt(reference_us, 1), "-", "-", "-", "-", "-"});
+    for (int op = 0; op < kOps; ++op) {
+      StageResult worst;
+      for (int r = 0; r < N; ++r) {
+        const StageResult& s = all[static_cast<size_t>(r) * kOps + op];
+        worst.us = std::max(worst.us, s.us);
+        worst.err = std::max(worst.err, s.err);
+        worst.lse_err = std::max(worst.lse_err, s.lse_err);
+        worst.wrong += s.wrong;
+      }
+      const double tol = tolerance(dt) * (op == kA2a ? 2.0 : static_cast<double>(N + 1));
+      t.add({kOpNames[op], fmt(worst.us, 1), fmt_sci(worst.err), fmt_sci(tol), N > 1 ? fmt_sci(worst.lse_err) : "-",
+             std::to_string(worst.wrong), worst.wrong ? "FAIL" : "PASS"});
+    }
+    std::printf("%s", t.str().c_str());
+    std::printf("# max_err: max |result - unsplit| / max |unsplit| over every rank; time: slowest rank, median of 5\n");
+    std::printf("# %s\n", status ? "MISMATCH: some results are outside the tolerance" : "all results match unsplit attention");
+    std::fflush(stdout);
+  });
+  return status;
+}
+
+}  // namespace cpattn::cli

@@ -1,0 +1,81 @@
+// cpattn: demo, bench and verify for the context-parallel attention library.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "cli.hpp"
+#include "cpattn/config.hpp"
+
+namespace {
+
+void add_common(CLI::App* app, cpattn::cli::CommonOptions& o, const char* default_dtype) {
+  o.dtype = default_dtype;
+  app->add_option("--device", o.device, "Where tensors live: cpu or cuda[:index]")->capture_default_str();
+  app->add_option("--comm", o.comm,
+                  "Communicator: local (ranks are threads of this process), mpi (one rank per process, CPU) or "
+                  "nccl (one rank per process and GPU; both under mpirun)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"local", "mpi", "nccl"}));
+  app->add_option("--dtype", o.dtype, "Data dtype: f32, f16, bf16 (pack/unpack also fp8_e4m3, u8, i64, ...)")
+      ->capture_default_str();
+  app->add_option("--seed", o.seed, "Random seed")->capture_default_str();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"cpattn " CPATTN_VERSION
+               ": merge context-parallel attention partials exactly, on CPU or CUDA, across threads, MPI or NCCL"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("cpattn ") + CPATTN_VERSION + " (CUDA " +
+                                        (CPATTN_HAS_CUDA ? "yes" : "no") + ", MPI " + (CPATTN_HAS_MPI ? "yes" : "no") +
+                                        ", NCCL " + (CPATTN_HAS_NCCL ? "yes" : "no") + ")");
+
+  cpattn::cli::DemoOptions demo;
+  auto* d = app.add_subcommand("demo",
+                               "Split a random decode batch's KV over N ranks, run attention per shard, combine with "
+                               "cp_lse_ag_out_rs / _ar / cp_lse_a2a_merge, check against unsplit attention");
+  add_common(d, demo, "bf16");
+  d->add_option("-N,--ranks", demo.ranks, "Ranks (threads) for --comm local; mpirun -np sets it otherwise")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  d->add_option("-B,--batch", demo.batch, "Decode rows (tokens)")->capture_default_str()->check(CLI::PositiveNumber);
+  d->add_option("-H,--heads", demo.heads, "Heads (a multiple of the ranks)")->capture_default_str()->check(CLI::PositiveNumber);
+  d->add_option("-D,--head-dim", demo.head_dim, "Head dim")->capture_default_str()->check(CLI::PositiveNumber);
+  d->add_option("-S,--kv-len", demo.kv_len, "Longest KV length (rows get 0..S keys)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  d->add_option("--lse-base", demo.lse_base, "LSE units: e (natural log) or 2")->capture_default_str()->check(CLI::IsMember({"e", "2"}));
+
+  cpattn::cli::BenchOptions bench;
+  auto* b = app.add_subcommand("bench",
+                               "Time an op over a shape sweep: time, GB/s, % of the device copy measured in the same "
+                               "run, and a check of sampled rows against the f64 reference");
+  add_common(b, bench, "bf16");
+  b->add_option("--op", bench.op, "correct, merge, pack, unpack, cp-rs, cp-ar or cp-a2a")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"correct", "merge", "pack", "unpack", "cp-rs", "cp-ar", "cp-a2a"}));
+  b->add_option("-B,--batch", bench.batch, "Batch sizes to sweep (default: the built-in sweep)")->delimiter(',');
+  b->add_option("-H,--heads", bench.heads, "Head counts")->delimiter(',');
+  b->add_option("-D,--head-dim", bench.head_dim, "Head dims")->delimiter(',');
+  b->add_option("-N,--ranks", bench.ranks, "Partials N (correct/merge) or local ranks (cp-*)")->delimiter(',');
+  b->add_option("-L,--max-len", bench.max_len, "pack/unpack: longest sequence (lengths are uniform in 1..L)")->delimiter(',');
+  b->add_option("-F,--features", bench.features, "pack/unpack: elements per token")->delimiter(',');
+  b->add_option("-n,--iters", bench.iters, "Timed calls per row")->capture_default_str()->check(CLI::PositiveNumber);
+  b->add_option("-w,--warmup", bench.warmup, "Warm-up calls per row")->capture_default_str()->check(CLI::NonNegativeNumber);
+  b->add_option("-c,--check", bench.check, "Check sampled rows against the f64 reference (1) or not (0)")->capture_default_str();
+  b->add_option("--json", bench.json, "Also write the rows as JSON to this file");
+
+  cpattn::cli::VerifyOptions verify;
+  auto* v = app.add_subcommand("verify", "Every op x dtype x odd shapes, NaN/inf LSEs and empty shards, against the f64 reference");
+  add_common(v, verify, "bf16");
+  v->add_flag("--quick", verify.quick, "A smaller matrix");
+
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (d->parsed()) return cpattn::cli::run_demo(demo);
+    if (b->parsed()) return cpattn::cli::run_bench(bench);
+    if (v->parsed()) return cpattn::cli::run_verify(verify);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 2;
+  }
+  return 0;
+}
