@@ -58,7 +58,7 @@ std::vector<int64_t> sample_rows(int64_t rows, int64_t want = 2048) {
   return v;
 }
 
-bool fits(Device dev, double bytes) { return bytes <= (dev.type == DeviceType::cuda ? 60e9 : 8e9); }
+bool fits(Device dev, double bytes) { return bytes <= (dev.type == DeviceType::cuda ? 16e9 : 8e9);  // keeps each row under a minute }
 
 Row bench_merge(bool merge, const Shape& s, DType dt, Device dev, const BenchOptions& o, double copy_gbs) {
   const auto [B, H, D, N] = s;

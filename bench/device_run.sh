@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# One call on the GPU machine: build (Release, sm_90), GPU tests, compute-sanitizer, verify,
+# demo (in-process ranks and NCCL), the benchmark sweeps and the seed's Triton kernels, all
+# in the same run. Logs land in $OUT (at most 8 files come back).
+#   usage: OUT=/some/dir bash bench/device_run.sh [tests|bench|all]
+set -uo pipefail
+MODE=${1:-all}
+OUT=${OUT:-/tmp/cpattn-device}
+mkdir -p "$OUT"
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 PYTHONUNBUFFERED=1
+LOG="$OUT/log.txt"
+BUILD=build-device
+step() { echo; echo "=== $* ($(date +%T))" | tee -a "$LOG"; }
+
+step build
+cli11=()
+[ -d .deps/include/CLI ] && cli11=(-DCPATTN_CLI11_INCLUDE_DIR="$PWD/.deps/include")
+cmake -S . -B $BUILD -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 "${cli11[@]}" >>"$LOG" 2>&1 &&
+  cmake --build $BUILD -j16 >>"$LOG" 2>&1 || { tail -60 "$LOG"; exit 1; }
+grep "cpattn 0" "$LOG" | tail -1
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$LOG"
+CLI=$BUILD/tools/cpattn/cpattn
+
+if [ "$MODE" != bench ]; then
+step ctest
+ctest --test-dir $BUILD -j8 --output-on-failure >>"$LOG" 2>&1
+tail -4 "$LOG"
+grep -c "Skipped" $BUILD/Testing/Temporary/LastTest.log | sed 's/^/skipped test lines: /'
+
+step compute-sanitizer
+SUBSET='Matrix/CudaMerge.*/1*:Matrix/CudaCorrect.*/2*:Matrix/CudaPack.*/1*:Matrix/CudaUnpack.*/2*:CudaPackBounds.*:CudaGraph.*:Ranks/CudaCp.*/1'
+for tool in memcheck racecheck initcheck synccheck; do
+  timeout 100 compute-sanitizer --tool $tool --error-exitcode 9 $BUILD/tests/test_cuda --gtest_filter="$SUBSET" \
+    >"$OUT/san_$tool.txt" 2>&1
+  echo "$tool: rc=$? $(grep -E 'ERROR SUMMARY|PASSED|FAILED' "$OUT/san_$tool.txt" | tr '\n' ' ')" | tee -a "$LOG"
+  rm -f "$OUT/san_$tool.txt"
+done
+
+step verify
+$CLI verify --device cuda 2>&1 | tee -a "$LOG" | tail -3
+
+step demo
+$CLI demo --device cuda 2>&1 | tee -a "$LOG"
+$CLI demo --device cuda -N 8 -B 64 -H 128 -D 512 -S 300 2>&1 | tee -a "$LOG" | tail -5
+mpirun --allow-run-as-root -np 1 -x NCCL_NVLS_ENABLE $CLI demo --device cuda --comm nccl -N 1 2>&1 | tee -a "$LOG" | tail -6
+mpirun --allow-run-as-root -np 1 -x NCCL_NVLS_ENABLE $CLI bench --op cp-rs --device cuda --comm nccl -n 20 2>&1 | tee -a "$LOG" | tail -14
+
+fi
+
+if [ "$MODE" != tests ]; then
+step bench
+: >"$OUT/bench.txt"
+for op in correct merge pack unpack; do
+  timeout 500 $CLI bench --op $op --device cuda -n 50 --json "$OUT/bench_$op.json" 2>&1 | tee -a "$OUT/bench.txt" | tail -3
+done
+
+step seed
+if [ -f .peer/seed_triton_bench.py ]; then
+  (cd .peer && OUT="$OUT" timeout 300 python3 seed_triton_bench.py) >"$OUT/seed.txt" 2>&1
+  tail -30 "$OUT/seed.txt"
+fi
+fi
+step done
