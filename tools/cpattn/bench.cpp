@@ -58,7 +58,8 @@ std::vector<int64_t> sample_rows(int64_t rows, int64_t want = 2048) {
   return v;
 }
 
-bool fits(Device dev, double bytes) { return bytes <= (dev.type == DeviceType::cuda ? 16e9 : 8e9);  // keeps each row under a minute }
+// Rows past this working set are skipped: each row stays under a minute.
+bool fits(Device dev, double bytes) { return bytes <= (dev.type == DeviceType::cuda ? 16e9 : 8e9); }
 
 Row bench_merge(bool merge, const Shape& s, DType dt, Device dev, const BenchOptions& o, double copy_gbs) {
   const auto [B, H, D, N] = s;
