@@ -21,7 +21,7 @@ grep "cpattn 0" "$LOG" | tail -1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$LOG"
 CLI=$BUILD/tools/cpattn/cpattn
 
-if [ "$MODE" != bench ]; then
+if [ "$MODE" != bench ] && [ "$MODE" != debug ]; then
 step ctest
 ctest --test-dir $BUILD -j8 --output-on-failure >>"$LOG" 2>&1
 tail -4 "$LOG"
@@ -47,11 +47,16 @@ mpirun --allow-run-as-root -np 1 -x NCCL_NVLS_ENABLE $CLI bench --op cp-rs --dev
 
 fi
 
-if [ "$MODE" != tests ]; then
+if [ "$MODE" = debug ]; then
+  step debug
+  cuda-gdb -batch -ex run -ex bt --args $BUILD/tests/test_cuda --gtest_filter='CudaGraph.Capture*' 2>&1 | tail -30
+fi
+
+if [ "$MODE" != tests ] && [ "$MODE" != debug ]; then
 step bench
 : >"$OUT/bench.txt"
 for op in correct merge pack unpack; do
-  timeout 500 $CLI bench --op $op --device cuda -n 50 --json "$OUT/bench_$op.json" 2>&1 | tee -a "$OUT/bench.txt" | tail -3
+  timeout 125 $CLI bench --op $op --device cuda -n 50 --json "$OUT/bench_$op.json" 2>&1 | tee -a "$OUT/bench.txt" | tail -3
 done
 
 step seed

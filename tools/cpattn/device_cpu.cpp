@@ -108,7 +108,12 @@ double time_us(Device device, Context& ctx, const std::function<void()>& fn, int
   calls = std::max(calls, 1);
 #if CPATTN_HAS_CUDA
   if (device.type == DeviceType::cuda) {
-    cudaStream_t s = reinterpret_cast<cudaStream_t>(ctx.stream());
+    // the legacy default stream cannot be captured: time on a stream of our own
+    const Stream caller_stream = ctx.stream();
+    cudaStream_t s;
+    CLI_CUDA(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    CLI_CUDA(cudaDeviceSynchronize());
+    ctx.set_stream(s);
     for (int i = 0; i < std::max(warmup, 1); ++i) fn();
     CLI_CUDA(cudaStreamSynchronize(s));
     cudaGraph_t graph;
@@ -135,6 +140,8 @@ double time_us(Device device, Context& ctx, const std::function<void()>& fn, int
     cudaEventDestroy(b);
     cudaGraphExecDestroy(exec);
     cudaGraphDestroy(graph);
+    ctx.set_stream(caller_stream);
+    cudaStreamDestroy(s);
     return median(t);
   }
 #endif
