@@ -17,7 +17,8 @@ struct Context::Impl {
   void release() {
     if (!workspace) return;
     if (device.type == DeviceType::cuda) {
-      cuda::stream_synchronize(stream);  // work queued on the old block may still read it
+      // cudaFree waits for work still using the block; the caller's stream is not touched
+      // (it may already be destroyed when a Context outlives it)
       cuda::device_free(workspace, device.index);
     } else {
       std::free(workspace);
