@@ -68,7 +68,8 @@ class Table {
  public:
   explicit Table(std::vector<std::pair<std::string, int>> columns) : columns_(std::move(columns)) {}
   void add(std::vector<std::string> cells) { rows_.push_back(std::move(cells)); }
-  std::string str() const;
+  std::string str() const;                                  // header and rows so far
+  std::string row(const std::vector<std::string>& cells) const;  // one row, formatted
 
  private:
   std::vector<std::pair<std::string, int>> columns_;

@@ -62,6 +62,14 @@ double tolerance(DType dtype) {
   }
 }
 
+std::string Table::row(const std::vector<std::string>& cells) const {
+  std::ostringstream o;
+  o << " ";
+  for (size_t i = 0; i < columns_.size(); ++i)
+    o << std::setw(columns_[i].second) << (i < cells.size() ? cells[i] : std::string()) << (i + 1 < columns_.size() ? " " : "\n");
+  return o.str();
+}
+
 std::string Table::str() const {
   std::ostringstream o;
   auto line = [&](const std::vector<std::string>& cells) {
