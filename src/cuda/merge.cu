@@ -97,98 +97,133 @@ __global__ void __launch_bounds__(kBlockThreads) merge_rows(const MergeArgs a, i
   }
 }
 
-// The fast path. The threads of a row group first stage the N sanitised lses of their
-// rows in shared memory (each lse loaded once per row, each exp computed once per row, by
-// the lane that owns it); the data loop then only reads weights. A group owns ROWS rows:
-// correct moves one vector per row, so ROWS > 1 keeps several loads in flight per thread
-// while the lse work runs. w_r = exp(l_r - m) / sum_j exp(l_j - m) = exp(l_r - lse).
-template <class T, int VEC, bool CORRECT, int ROWS>
+// The fast path. The threads of a row first stage the N sanitised lses in shared memory
+// (each lse loaded once per row, each exp computed once per row, by the lane that owns it);
+// the data loop then only reads weights: N smem loads and N 16-byte global loads per step.
+// w_r = exp(l_r - m) / sum_j exp(l_j - m) = exp(l_r - lse).
+template <class T, int VEC, bool CORRECT>
 __global__ void __launch_bounds__(kBlockThreads)
-    merge_rows_staged(const MergeArgs a, int threads_per_row, int groups_per_block) {
-  extern __shared__ float staged[];  // [groups_per_block][ROWS][N]: lse, then exp(lse - m)
+    merge_rows_staged(const MergeArgs a, int threads_per_row, int rows_per_block) {
+  extern __shared__ float staged[];  // [rows_per_block][N]: lse, then exp(lse - m)
   const int group = threadIdx.x / threads_per_row;
   const int lane = threadIdx.x - group * threads_per_row;
-  const int64_t rows = a.B * a.H;
-  const int64_t first = (static_cast<int64_t>(blockIdx.x) * groups_per_block + group) * ROWS;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * rows_per_block + group;
+  const bool active = group < rows_per_block && row < a.B * a.H;  // every thread reaches the barriers
+  const int64_t b = active ? row / a.H : 0, h = active ? row - b * a.H : 0;
+  float* e = staged + static_cast<int64_t>(min(group, rows_per_block - 1)) * a.N;
+  const T* src = static_cast<const T*>(a.src) + (active ? row_at(a.src_rows, b, h) : 0);
+  T* dst = static_cast<T*>(a.dst) + (active ? row_at(a.dst_rows, b, h) : 0);
   const int64_t step = static_cast<int64_t>(threads_per_row) * VEC;
-  const int64_t d0 = static_cast<int64_t>(lane) * VEC;
-  float* e = staged + static_cast<int64_t>(group) * ROWS * a.N;
+  int64_t d = static_cast<int64_t>(lane) * VEC;
 
-  bool active[ROWS];
-  int64_t b[ROWS], h[ROWS];
-  float x[ROWS][VEC];
-#pragma unroll
-  for (int k = 0; k < ROWS; ++k) {
-    active[k] = group < groups_per_block && first + k < rows;  // every thread reaches the barriers
-    b[k] = active[k] ? (first + k) / a.H : 0;
-    h[k] = active[k] ? first + k - b[k] * a.H : 0;
-    // correct: the (usually only) data load of each row goes out before the lse work
-    if (CORRECT && active[k] && d0 < a.D)
-      load_f32<T, VEC>(static_cast<const T*>(a.src) + row_at(a.src_rows, b[k], h[k]) + d0 * a.src_sd, x[k]);
-  }
-#pragma unroll
-  for (int k = 0; k < ROWS; ++k)
-    if (active[k])
-      for (int64_t r = lane; r < a.N; r += threads_per_row) e[k * a.N + r] = partial_lse(a, r, b[k], h[k]);
+  float x[VEC];
+  if (CORRECT && active && d < a.D) load_f32<T, VEC>(src + d * a.src_sd, x);  // in flight across the barriers
+
+  if (active && group < rows_per_block)
+    for (int64_t r = lane; r < a.N; r += threads_per_row) e[r] = partial_lse(a, r, b, h);
   __syncthreads();
-  float m[ROWS];
-#pragma unroll
-  for (int k = 0; k < ROWS; ++k) {
-    m[k] = -INFINITY;
-    if (active[k])
-      for (int64_t r = 0; r < a.N; ++r) m[k] = fmaxf(m[k], e[k * a.N + r]);
-  }
+  float m = -INFINITY;
+  if (active)
+    for (int64_t r = 0; r < a.N; ++r) m = fmaxf(m, e[r]);
   __syncthreads();  // all reads of the raw lses are done before they become exps
-#pragma unroll
-  for (int k = 0; k < ROWS; ++k)
-    if (active[k])
-      for (int64_t r = lane; r < a.N; r += threads_per_row)
-        e[k * a.N + r] = m[k] == -INFINITY ? 0.0f : ex(e[k * a.N + r] - m[k], a.base2);
+  if (active)
+    for (int64_t r = lane; r < a.N; r += threads_per_row)
+      e[r] = m == -INFINITY ? 0.0f : ex(e[r] - m, a.base2);
   __syncthreads();
+  if (!active) return;
+  float s = 0.0f;
+  for (int64_t r = 0; r < a.N; ++r) s += e[r];  // same order in every thread: identical s
+  const float lse = m == -INFINITY ? -INFINITY : m + lg(s, a.base2);
+  const float inv_s = m == -INFINITY ? 0.0f : 1.0f / s;
+  if (lane == 0 && a.dst_lse && h >= a.lse_h_begin && h < a.lse_h_end)
+    store_float(a.dst_lse, a.dst_lse_dtype, row_at(a.dst_lse_rows, b, h - a.lse_h_begin), lse);
 
+  if constexpr (CORRECT) {
+    const float w = e[a.rank] * inv_s;
+    for (; d < a.D; d += step) {
+      float y[VEC];
 #pragma unroll
-  for (int k = 0; k < ROWS; ++k) {
-    if (!active[k]) continue;
-    const float* ek = e + k * a.N;
-    float s = 0.0f;
-    for (int64_t r = 0; r < a.N; ++r) s += ek[r];  // same order in every thread: identical s
-    const bool empty = m[k] == -INFINITY;
-    const float lse = empty ? -INFINITY : m[k] + lg(s, a.base2);
-    const float inv_s = empty ? 0.0f : 1.0f / s;
-    if (lane == 0 && a.dst_lse && h[k] >= a.lse_h_begin && h[k] < a.lse_h_end)
-      store_float(a.dst_lse, a.dst_lse_dtype, row_at(a.dst_lse_rows, b[k], h[k] - a.lse_h_begin), lse);
-    const T* src = static_cast<const T*>(a.src) + row_at(a.src_rows, b[k], h[k]);
-    T* dst = static_cast<T*>(a.dst) + row_at(a.dst_rows, b[k], h[k]);
-    if constexpr (CORRECT) {
-      const float w = ek[a.rank] * inv_s;
-      for (int64_t d = d0; d < a.D; d += step) {
-        float y[VEC];
+      for (int i = 0; i < VEC; ++i) y[i] = w == 0.0f ? 0.0f : w * x[i];  // exact zeros for empty shards
+      store_f32<T, VEC>(dst + d * a.dst_sd, y);
+      if (d + step < a.D) load_f32<T, VEC>(src + (d + step) * a.src_sd, x);
+    }
+  } else {
+    for (; d < a.D; d += step) {
+      float acc[VEC];
 #pragma unroll
-        for (int i = 0; i < VEC; ++i) y[i] = w == 0.0f ? 0.0f : w * x[k][i];  // exact zeros for empty shards
-        store_f32<T, VEC>(dst + d * a.dst_sd, y);
-        if (d + step < a.D) load_f32<T, VEC>(src + (d + step) * a.src_sd, x[k]);
-      }
-    } else {
-      for (int64_t d = d0; d < a.D; d += step) {
-        float acc[VEC];
-#pragma unroll
-        for (int i = 0; i < VEC; ++i) acc[i] = 0.0f;
+      for (int i = 0; i < VEC; ++i) acc[i] = 0.0f;
 #pragma unroll 4
-        for (int64_t r = 0; r < a.N; ++r) {
-          float xr[VEC];
-          load_f32<T, VEC>(src + r * a.src_sn + d * a.src_sd, xr);  // unconditional: loads stay in flight together
-          const float w = ek[r] * inv_s;
+      for (int64_t r = 0; r < a.N; ++r) {
+        load_f32<T, VEC>(src + r * a.src_sn + d * a.src_sd, x);  // unconditional: loads stay in flight together
+        const float w = e[r] * inv_s;
 #pragma unroll
-          for (int i = 0; i < VEC; ++i) acc[i] += w == 0.0f ? 0.0f : w * xr[i];
-        }
-        store_f32<T, VEC>(dst + d * a.dst_sd, acc);
+        for (int i = 0; i < VEC; ++i) acc[i] += w == 0.0f ? 0.0f : w * x[i];
       }
+      store_f32<T, VEC>(dst + d * a.dst_sd, acc);
     }
   }
 }
 
+// correct_attn_out at copy bandwidth. correct moves one vector in and one out per 16 bytes,
+// so per-row groups leave too few bytes in flight while the lse arithmetic runs. Here a
+// block owns a tile of whole rows: every thread first issues its kVecsPerThread loads
+// (compile-time count, registers only), one thread per row computes that row's weight into
+// shared memory meanwhile, then every thread scales and stores.
+constexpr int kVecsPerThread = 4;
+
+template <class T, int VEC>
+__global__ void __launch_bounds__(kBlockThreads)
+    correct_tiles(const MergeArgs a, int vecs_per_row, int rows_per_block) {
+  __shared__ float weight[kBlockThreads * kVecsPerThread];
+  const int64_t rows = a.B * a.H;
+  const int64_t row0 = static_cast<int64_t>(blockIdx.x) * rows_per_block;
+  const int tile_vecs = rows_per_block * vecs_per_row;
+  float x[kVecsPerThread][VEC];
+  int64_t src_off[kVecsPerThread], dst_off[kVecsPerThread];
+  int local_row[kVecsPerThread];
+#pragma unroll
+  for (int i = 0; i < kVecsPerThread; ++i) {
+    const int v = threadIdx.x + i * static_cast<int>(blockDim.x);
+    local_row[i] = v / vecs_per_row;
+    const int64_t row = row0 + local_row[i];
+    if (v < tile_vecs && row < rows) {
+      const int64_t b = row / a.H, h = row - b * a.H;
+      const int64_t d = static_cast<int64_t>(v - local_row[i] * vecs_per_row) * VEC;
+      src_off[i] = row_at(a.src_rows, b, h) + d * a.src_sd;
+      dst_off[i] = row_at(a.dst_rows, b, h) + d * a.dst_sd;
+      load_f32<T, VEC>(static_cast<const T*>(a.src) + src_off[i], x[i]);
+    } else {
+      local_row[i] = -1;
+    }
+  }
+  if (threadIdx.x < rows_per_block && row0 + threadIdx.x < rows) {
+    const int64_t row = row0 + threadIdx.x, b = row / a.H, h = row - b * a.H;
+    float m = -INFINITY;
+    for (int64_t r = 0; r < a.N; ++r) m = fmaxf(m, partial_lse(a, r, b, h));
+    float w = 0.0f, lse = -INFINITY;
+    if (m != -INFINITY) {
+      float s = 0.0f;
+      for (int64_t r = 0; r < a.N; ++r) s += ex(partial_lse(a, r, b, h) - m, a.base2);
+      lse = m + lg(s, a.base2);
+      w = ex(partial_lse(a, a.rank, b, h) - lse, a.base2);
+    }
+    weight[threadIdx.x] = w;
+    if (a.dst_lse && h >= a.lse_h_begin && h < a.lse_h_end)
+      store_float(a.dst_lse, a.dst_lse_dtype, row_at(a.dst_lse_rows, b, h - a.lse_h_begin), lse);
+  }
+  __syncthreads();
+#pragma unroll
+  for (int i = 0; i < kVecsPerThread; ++i) {
+    if (local_row[i] < 0) continue;
+    const float w = weight[local_row[i]];
+    float y[VEC];
+#pragma unroll
+    for (int j = 0; j < VEC; ++j) y[j] = w == 0.0f ? 0.0f : w * x[i][j];  // exact zeros for empty shards
+    store_f32<T, VEC>(static_cast<T*>(a.dst) + dst_off[i], y);
+  }
+}
+
 constexpr int kMaxStagedBytes = 16 * 1024;
-constexpr int kCorrectRowsPerGroup = 4;
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
@@ -208,35 +243,42 @@ void launch(const MergeArgs& a, cudaStream_t stream) {
   const int threads_per_row = static_cast<int>(std::min<int64_t>(chunks, vec ? 128 : kBlockThreads));
   const int64_t rows = a.B * a.H;
   const bool correct = a.rank >= 0;
-  int groups_per_block = std::max(1, kBlockThreads / threads_per_row);
-  const int64_t row_bytes = a.N * static_cast<int64_t>(sizeof(float));
-  // staged weights need groups * ROWS * N floats of shared memory; huge N falls back to
-  // recomputing the weights in every thread
-  const int rows_per_group = correct ? kCorrectRowsPerGroup : 1;
-  if (a.N > 0 && rows_per_group * row_bytes <= kMaxStagedBytes) {
-    groups_per_block = static_cast<int>(std::min<int64_t>(groups_per_block, kMaxStagedBytes / (rows_per_group * row_bytes)));
-    groups_per_block = static_cast<int>(std::max<int64_t>(
-        std::min<int64_t>(groups_per_block, (rows + rows_per_group - 1) / rows_per_group), 1));
-    const int64_t block_count = (rows + int64_t{groups_per_block} * rows_per_group - 1) / (int64_t{groups_per_block} * rows_per_group);
+  // correct, rows of at most one tile: the streaming tile kernel
+  const int64_t vecs_per_row = (a.D + per_thread - 1) / per_thread;
+  if (correct && a.D > 0 && vecs_per_row <= kBlockThreads * kVecsPerThread) {
+    const int rows_per_block = static_cast<int>(
+        std::min<int64_t>(std::max<int64_t>(kBlockThreads * kVecsPerThread / vecs_per_row, 1), kBlockThreads));
+    const int64_t block_count = (rows + rows_per_block - 1) / rows_per_block;
     if (block_count > INT32_MAX) throw Error("B * H", "fewer rows per call", std::to_string(rows));
-    const auto blocks = static_cast<unsigned>(block_count);
-    const auto threads = static_cast<unsigned>(groups_per_block * threads_per_row);
-    const size_t smem = static_cast<size_t>(groups_per_block) * rows_per_group * static_cast<size_t>(row_bytes);
-    constexpr int R = kCorrectRowsPerGroup;
-    if (vec && correct) merge_rows_staged<T, kVec, true, R><<<blocks, threads, smem, stream>>>(a, threads_per_row, groups_per_block);
-    else if (vec) merge_rows_staged<T, kVec, false, 1><<<blocks, threads, smem, stream>>>(a, threads_per_row, groups_per_block);
-    else if (correct) merge_rows_staged<T, 1, true, R><<<blocks, threads, smem, stream>>>(a, threads_per_row, groups_per_block);
-    else merge_rows_staged<T, 1, false, 1><<<blocks, threads, smem, stream>>>(a, threads_per_row, groups_per_block);
+    const int used = static_cast<int>(std::min<int64_t>(rows_per_block * vecs_per_row, kBlockThreads * kVecsPerThread));
+    const int threads = std::max(std::min(kBlockThreads, (used + kVecsPerThread - 1) / kVecsPerThread), rows_per_block);
+    if (vec) correct_tiles<T, kVec><<<static_cast<unsigned>(block_count), threads, 0, stream>>>(a, static_cast<int>(vecs_per_row), rows_per_block);
+    else correct_tiles<T, 1><<<static_cast<unsigned>(block_count), threads, 0, stream>>>(a, static_cast<int>(vecs_per_row), rows_per_block);
     CPATTN_CHECK_LAUNCH();
     return;
   }
-  const int rows_per_block = std::max(1, kBlockThreads / threads_per_row);
+  int rows_per_block = std::max(1, kBlockThreads / threads_per_row);
+  // staged weights need rows_per_block * N floats of shared memory; huge N falls back to
+  // recomputing the weights in every thread
+  const bool staged = a.N * static_cast<int64_t>(sizeof(float)) <= kMaxStagedBytes;
+  if (staged)
+    rows_per_block = static_cast<int>(std::min<int64_t>(rows_per_block, kMaxStagedBytes / (a.N * sizeof(float)) ));
+  rows_per_block = static_cast<int>(std::max<int64_t>(std::min<int64_t>(rows_per_block, rows), 1));
   const int64_t block_count = (rows + rows_per_block - 1) / rows_per_block;
   if (block_count > INT32_MAX)
     throw Error("B * H", "at most " + std::to_string(int64_t{INT32_MAX} * rows_per_block) + " rows per call",
                 std::to_string(rows));
   const auto blocks = static_cast<unsigned>(block_count);
   const auto threads = static_cast<unsigned>(rows_per_block * threads_per_row);
+  if (staged && a.N > 0) {
+    const size_t smem = static_cast<size_t>(rows_per_block) * static_cast<size_t>(a.N) * sizeof(float);
+    if (vec && correct) merge_rows_staged<T, kVec, true><<<blocks, threads, smem, stream>>>(a, threads_per_row, rows_per_block);
+    else if (vec) merge_rows_staged<T, kVec, false><<<blocks, threads, smem, stream>>>(a, threads_per_row, rows_per_block);
+    else if (correct) merge_rows_staged<T, 1, true><<<blocks, threads, smem, stream>>>(a, threads_per_row, rows_per_block);
+    else merge_rows_staged<T, 1, false><<<blocks, threads, smem, stream>>>(a, threads_per_row, rows_per_block);
+    CPATTN_CHECK_LAUNCH();
+    return;
+  }
   if (vec && correct) merge_rows<T, kVec, true><<<blocks, threads, 0, stream>>>(a, threads_per_row, rows_per_block);
   else if (vec) merge_rows<T, kVec, false><<<blocks, threads, 0, stream>>>(a, threads_per_row, rows_per_block);
   else if (correct) merge_rows<T, 1, true><<<blocks, threads, 0, stream>>>(a, threads_per_row, rows_per_block);
