@@ -196,16 +196,27 @@ __global__ void __launch_bounds__(kBlockThreads)
       local_row[i] = -1;
     }
   }
-  if (threadIdx.x < rows_per_block && row0 + threadIdx.x < rows) {
+  // the block's [rows, N] lse tile in one parallel round trip, while the data loads fly
+  extern __shared__ float lse_tile[];
+  const int rows_here = static_cast<int>(min<int64_t>(rows_per_block, rows - row0));
+  const int tile_lses = rows_here * static_cast<int>(a.N);
+  for (int i = threadIdx.x; i < tile_lses; i += blockDim.x) {
+    const int lr = i / static_cast<int>(a.N);
+    const int64_t row = row0 + lr, b = row / a.H, h = row - b * a.H;
+    lse_tile[i] = partial_lse(a, i - lr * a.N, b, h);
+  }
+  __syncthreads();
+  if (threadIdx.x < rows_here) {
     const int64_t row = row0 + threadIdx.x, b = row / a.H, h = row - b * a.H;
+    const float* l = lse_tile + static_cast<int64_t>(threadIdx.x) * a.N;
     float m = -INFINITY;
-    for (int64_t r = 0; r < a.N; ++r) m = fmaxf(m, partial_lse(a, r, b, h));
+    for (int64_t r = 0; r < a.N; ++r) m = fmaxf(m, l[r]);
     float w = 0.0f, lse = -INFINITY;
     if (m != -INFINITY) {
       float s = 0.0f;
-      for (int64_t r = 0; r < a.N; ++r) s += ex(partial_lse(a, r, b, h) - m, a.base2);
+      for (int64_t r = 0; r < a.N; ++r) s += ex(l[r] - m, a.base2);
       lse = m + lg(s, a.base2);
-      w = ex(partial_lse(a, a.rank, b, h) - lse, a.base2);
+      w = ex(l[a.rank] - lse, a.base2);
     }
     weight[threadIdx.x] = w;
     if (a.dst_lse && h >= a.lse_h_begin && h < a.lse_h_end)
@@ -245,15 +256,18 @@ void launch(const MergeArgs& a, cudaStream_t stream) {
   const bool correct = a.rank >= 0;
   // correct, rows of at most one tile: the streaming tile kernel
   const int64_t vecs_per_row = (a.D + per_thread - 1) / per_thread;
-  if (correct && a.D > 0 && vecs_per_row <= kBlockThreads * kVecsPerThread) {
-    const int rows_per_block = static_cast<int>(
-        std::min<int64_t>(std::max<int64_t>(kBlockThreads * kVecsPerThread / vecs_per_row, 1), kBlockThreads));
+  const int tile_rows = static_cast<int>(
+      std::min<int64_t>(std::max<int64_t>(kBlockThreads * kVecsPerThread / std::max<int64_t>(vecs_per_row, 1), 1), kBlockThreads));
+  if (correct && a.D > 0 && vecs_per_row <= kBlockThreads * kVecsPerThread &&
+      tile_rows * a.N * static_cast<int64_t>(sizeof(float)) <= kMaxStagedBytes * 2) {
+    const int rows_per_block = tile_rows;
+    const size_t smem = static_cast<size_t>(rows_per_block) * static_cast<size_t>(a.N) * sizeof(float);
     const int64_t block_count = (rows + rows_per_block - 1) / rows_per_block;
     if (block_count > INT32_MAX) throw Error("B * H", "fewer rows per call", std::to_string(rows));
     const int used = static_cast<int>(std::min<int64_t>(rows_per_block * vecs_per_row, kBlockThreads * kVecsPerThread));
     const int threads = std::max(std::min(kBlockThreads, (used + kVecsPerThread - 1) / kVecsPerThread), rows_per_block);
-    if (vec) correct_tiles<T, kVec><<<static_cast<unsigned>(block_count), threads, 0, stream>>>(a, static_cast<int>(vecs_per_row), rows_per_block);
-    else correct_tiles<T, 1><<<static_cast<unsigned>(block_count), threads, 0, stream>>>(a, static_cast<int>(vecs_per_row), rows_per_block);
+    if (vec) correct_tiles<T, kVec><<<static_cast<unsigned>(block_count), threads, smem, stream>>>(a, static_cast<int>(vecs_per_row), rows_per_block);
+    else correct_tiles<T, 1><<<static_cast<unsigned>(block_count), threads, smem, stream>>>(a, static_cast<int>(vecs_per_row), rows_per_block);
     CPATTN_CHECK_LAUNCH();
     return;
   }
