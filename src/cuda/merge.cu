@@ -198,7 +198,7 @@ __global__ void __launch_bounds__(kBlockThreads)
   }
   // the block's [rows, N] lse tile in one parallel round trip, while the data loads fly
   extern __shared__ float lse_tile[];
-  const int rows_here = static_cast<int>(min<int64_t>(rows_per_block, rows - row0));
+  const int rows_here = static_cast<int>(min(static_cast<int64_t>(rows_per_block), rows - row0));
   const int tile_lses = rows_here * static_cast<int>(a.N);
   for (int i = threadIdx.x; i < tile_lses; i += blockDim.x) {
     const int lr = i / static_cast<int>(a.N);
