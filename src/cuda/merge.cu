@@ -22,9 +22,14 @@ using detail::MergeArgs;
 using detail::RowMap;
 constexpr int kBlockThreads = 256;
 
+// Heads and rows are < 2^31 (checked at launch): 32-bit divisions, which cost a few
+// instructions where a 64-bit one is a long subroutine on every thread's critical path.
 __device__ __forceinline__ int64_t row_at(const RowMap& m, int64_t b, int64_t h) {
-  const int64_t outer = h / m.h_inner;
+  const int64_t outer = static_cast<uint32_t>(h) / static_cast<uint32_t>(m.h_inner);
   return b * m.sb + outer * m.s_outer + (h - outer * m.h_inner) * m.sh;
+}
+__device__ __forceinline__ int64_t row_batch(int64_t row, int64_t H) {
+  return static_cast<uint32_t>(row) / static_cast<uint32_t>(H);
 }
 
 // sanitize(lse_r) with the kv_lens mask: NaN, +inf and empty partials become -inf.
@@ -49,7 +54,7 @@ __global__ void __launch_bounds__(kBlockThreads) merge_rows(const MergeArgs a, i
   const int lane = threadIdx.x - group * threads_per_row;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * rows_per_block + group;
   if (group >= rows_per_block || row >= a.B * a.H) return;
-  const int64_t b = row / a.H, h = row - b * a.H;
+  const int64_t b = row_batch(row, a.H), h = row - b * a.H;
   const T* src = static_cast<const T*>(a.src) + row_at(a.src_rows, b, h);
   T* dst = static_cast<T*>(a.dst) + row_at(a.dst_rows, b, h);
   const int64_t step = static_cast<int64_t>(threads_per_row) * VEC;
@@ -109,7 +114,7 @@ __global__ void __launch_bounds__(kBlockThreads)
   const int lane = threadIdx.x - group * threads_per_row;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * rows_per_block + group;
   const bool active = group < rows_per_block && row < a.B * a.H;  // every thread reaches the barriers
-  const int64_t b = active ? row / a.H : 0, h = active ? row - b * a.H : 0;
+  const int64_t b = active ? row_batch(row, a.H) : 0, h = active ? row - b * a.H : 0;
   float* e = staged + static_cast<int64_t>(min(group, rows_per_block - 1)) * a.N;
   const T* src = static_cast<const T*>(a.src) + (active ? row_at(a.src_rows, b, h) : 0);
   T* dst = static_cast<T*>(a.dst) + (active ? row_at(a.dst_rows, b, h) : 0);
@@ -187,7 +192,7 @@ __global__ void __launch_bounds__(kBlockThreads)
     local_row[i] = v / vecs_per_row;
     const int64_t row = row0 + local_row[i];
     if (v < tile_vecs && row < rows) {
-      const int64_t b = row / a.H, h = row - b * a.H;
+      const int64_t b = row_batch(row, a.H), h = row - b * a.H;
       const int64_t d = static_cast<int64_t>(v - local_row[i] * vecs_per_row) * VEC;
       src_off[i] = row_at(a.src_rows, b, h) + d * a.src_sd;
       dst_off[i] = row_at(a.dst_rows, b, h) + d * a.dst_sd;
@@ -202,12 +207,12 @@ __global__ void __launch_bounds__(kBlockThreads)
   const int tile_lses = rows_here * static_cast<int>(a.N);
   for (int i = threadIdx.x; i < tile_lses; i += blockDim.x) {
     const int lr = i / static_cast<int>(a.N);
-    const int64_t row = row0 + lr, b = row / a.H, h = row - b * a.H;
+    const int64_t row = row0 + lr, b = row_batch(row, a.H), h = row - b * a.H;
     lse_tile[i] = partial_lse(a, i - lr * a.N, b, h);
   }
   __syncthreads();
   if (threadIdx.x < rows_here) {
-    const int64_t row = row0 + threadIdx.x, b = row / a.H, h = row - b * a.H;
+    const int64_t row = row0 + threadIdx.x, b = row_batch(row, a.H), h = row - b * a.H;
     const float* l = lse_tile + static_cast<int64_t>(threadIdx.x) * a.N;
     float m = -INFINITY;
     for (int64_t r = 0; r < a.N; ++r) m = fmaxf(m, l[r]);
@@ -304,6 +309,8 @@ void launch(const MergeArgs& a, cudaStream_t stream) {
 
 void merge(const MergeArgs& a, Stream stream) {
   if (a.B == 0 || a.H == 0) return;
+  if (a.B * a.H > INT32_MAX)
+    throw Error("B * H", "at most 2^31 - 1 rows (b, h) per call on CUDA", std::to_string(a.B * a.H));
   switch (a.dtype) {
     case DType::f16: launch<__half>(a, stream); break;
     case DType::bf16: launch<__nv_bfloat16>(a, stream); break;

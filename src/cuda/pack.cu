@@ -66,7 +66,7 @@ __global__ void __launch_bounds__(kCopyThreads)
   const int lane = threadIdx.x - group * threads_per_row;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * rows_per_block + group;
   if (group >= rows_per_block || row >= a.B * a.L) return;
-  const int64_t b = row / a.L, t = row - b * a.L;
+  const int64_t b = static_cast<uint32_t>(row) / static_cast<uint32_t>(a.L), t = row - b * a.L;  // B * L < 2^32
   const Seq seq = sequence(a, offsets, b);
   const int64_t token = seq.start + t;
   const bool has_token = t < seq.len && token >= 0 && token < a.T;  // never out of bounds
@@ -143,6 +143,8 @@ size_t pack_workspace_bytes(const PackArgs& a) {
 
 void pack(const PackArgs& a, void* workspace, Stream stream) {
   if (a.B == 0 || a.L == 0 || a.row_bytes == 0) return;
+  if (a.B * a.L > static_cast<int64_t>(UINT32_MAX))
+    throw Error("B * L", "at most 2^32 - 1 padded rows per call on CUDA", std::to_string(a.B * a.L));
   auto* offsets = static_cast<int64_t*>(workspace);
   if (!a.cu_seqlens) {
     scan_lengths<<<1, kScanThreads, 0, stream>>>(a.lengths, a.lengths_dtype, a.lengths_stride, a.B, offsets);
