@@ -1,0 +1,186 @@
+"""cpattn: exact merging of context-parallel attention partials, and sequence packing.
+
+Drop-in for vLLM's ``vllm.attention.ops.common`` (``correct_attn_out``,
+``cp_lse_ag_out_rs``, ``pack_seq_triton``, ``unpack_seq_triton``, ``CPTritonContext``):
+change the import, keep the calls. Inputs are torch tensors (CPU or CUDA), numpy arrays or
+any DLPack producer such as cupy; outputs are of the same kind. CUDA work runs on the
+caller's current stream; nothing synchronises with the host except pack_seq without
+``max_len`` and unpack_seq without ``total`` (they need L or T). Bad input raises
+ValueError / TypeError with the C++ message (argument, expected, got).
+"""
+import math
+
+from . import _C
+from ._arrays import empty, kind, mask_empty_rows, prepare, squeeze_dim, stream_of
+from ._groups import as_group
+
+__version__ = _C.__version__
+__all__ = [
+    "Context", "CPTritonContext", "correct_attn_out", "merge_attn_states", "pack_seq", "unpack_seq",
+    "pack_seq_triton", "unpack_seq_triton", "cp_lse_ag_out_rs", "cp_lse_ag_out_ar", "cp_lse_a2a_merge",
+]
+
+
+class Context:
+    """Kept for API compatibility (the seed's CPTritonContext). cpattn caches its per-stream
+    workspaces itself, so a Context carries nothing and any instance (or None) works."""
+
+    def __init__(self, *args, **kwargs):
+        self.inner_kernel = None
+
+
+CPTritonContext = Context
+
+
+def _lengths_array(lengths, like):
+    if isinstance(lengths, (list, tuple)):
+        if kind(like) == "torch":
+            import torch
+            return torch.tensor(lengths, dtype=torch.int64, device=like.device)
+        import numpy
+        return numpy.asarray(lengths, dtype=numpy.int64)
+    return prepare(lengths)
+
+
+def correct_attn_out(out, lses, cp_rank, ctx=None, *, is_lse_base_on_e=True, kv_lens=None, new_out=None):
+    """Scale this rank's attention output by its share of the merged softmax, in place
+    (or into ``new_out``). out [B, H, D] (or [B, 1, H, D]), lses [N, B, H] (or [N, B, H, 1])
+    all ranks' LSEs, kv_lens optional [N, B]. Returns (out, lse [B, H])."""
+    o = squeeze_dim(prepare(out), 1, "out") if out.ndim == 4 else prepare(out)
+    l = squeeze_dim(prepare(lses), -1, "lses") if lses.ndim == 4 else prepare(lses)
+    target = out if new_out is None else new_out
+    t = o if new_out is None else (squeeze_dim(prepare(new_out), 1, "new_out") if new_out.ndim == 4 else prepare(new_out))
+    lse = empty(l, l.shape[1:])
+    _C.correct_attn_out(o, l, int(cp_rank), t, lse, not is_lse_base_on_e,
+                        None if kv_lens is None else prepare(kv_lens), stream_of(o))
+    return target, lse
+
+
+def merge_attn_states(outs, lses, *, is_lse_base_on_e=True, kv_lens=None, out=None):
+    """Merge N partials: outs [N, B, H, D], lses [N, B, H] -> (out [B, H, D], lse [B, H]).
+    Empty partials (lse -inf/NaN/+inf, or kv_lens [N, B] == 0) add exact zeros; a row with
+    no partial at all gets lse -inf and out 0."""
+    o, l = prepare(outs), prepare(lses)
+    if out is None:
+        out = empty(o, o.shape[1:])
+    lse = empty(l, l.shape[1:])
+    _C.merge_attn_states(o, l, prepare(out), lse, not is_lse_base_on_e,
+                         None if kv_lens is None else prepare(kv_lens), stream_of(o))
+    return out, lse
+
+
+def _seq_stats(lengths, cu, like):
+    return _C.seq_length_stats(lengths, cu, stream_of(like))
+
+
+def pack_seq(x, lengths=None, pad_value=-math.inf, max_len=None, *, cu_seqlens=None, out=None):
+    """x [T, ...] -> [B, L, ...]: row t of sequence b is x[start_b + t], rows past its length
+    hold pad_value. L = max_len if given (longer sequences are truncated), else
+    max(lengths), which synchronises with the host once."""
+    x = prepare(x)
+    cu = cu_seqlens is not None
+    lens = _lengths_array(cu_seqlens if cu else lengths, x)
+    if lens is None:
+        raise ValueError("cpattn: invalid lengths: expected lengths [B] or cu_seqlens [B + 1], got neither")
+    batch = lens.shape[0] - (1 if cu else 0)
+    if max_len is None:
+        _, max_len, total = _seq_stats(lens, cu, x)
+        if total != x.shape[0]:
+            raise ValueError(f"cpattn: invalid lengths: expected lengths summing to T = {x.shape[0]} (x.shape[0]), "
+                             f"got a sum of {total}")
+    if out is None:
+        out = empty(x, (batch, int(max_len)) + tuple(x.shape[1:]))
+    _C.pack_seq(x, lens, prepare(out), float(pad_value), cu, stream_of(x))
+    return out
+
+
+def unpack_seq(packed, lengths=None, total=None, *, cu_seqlens=None, out=None):
+    """packed [B, L, ...] -> [T, ...] with T = sum(lengths) (a host sync) unless ``total``."""
+    packed = prepare(packed)
+    cu = cu_seqlens is not None
+    lens = _lengths_array(cu_seqlens if cu else lengths, packed)
+    if lens is None:
+        raise ValueError("cpattn: invalid lengths: expected lengths [B] or cu_seqlens [B + 1], got neither")
+    if total is None:
+        _, longest, total = _seq_stats(lens, cu, packed)
+        if longest > packed.shape[1]:
+            raise ValueError(f"cpattn: invalid lengths: expected lengths <= L = {packed.shape[1]} (packed.shape[1]), "
+                             f"got a length of {longest}")
+    if out is None:
+        out = empty(packed, (int(total),) + tuple(packed.shape[2:]))
+    _C.unpack_seq(packed, lens, prepare(out), cu, stream_of(packed))
+    return out
+
+
+def pack_seq_triton(x, lengths, pad_value=-math.inf, block_t=64, block_d=64):
+    """The seed's signature; block sizes are accepted and not needed."""
+    return pack_seq(x, lengths, pad_value)
+
+
+def unpack_seq_triton(packed_tensor, lengths, block_t=64, block_d=64):
+    """The seed's signature; block sizes are accepted and not needed."""
+    return unpack_seq(packed_tensor, lengths)
+
+
+def _local_lse(lse, kv_lens):
+    lse = prepare(lse)
+    return lse if kv_lens is None else mask_empty_rows(lse, prepare(kv_lens))
+
+
+def _contiguous(x):
+    return x.contiguous() if kind(x) == "torch" else x.copy() if not x.flags["C_CONTIGUOUS"] else x
+
+
+def cp_lse_ag_out_rs(cp_attn_out, cp_attn_lse, cp_group, ctx=None, return_lse=False, *, is_lse_base_on_e=True,
+                     kv_lens=None):
+    """All-gather the LSEs, correct the local output, reduce-scatter over heads: rank r keeps
+    heads [r*H/N, (r+1)*H/N). cp_attn_out [B, H, D], cp_attn_lse [B, H]; kv_lens [B] marks
+    this rank's empty shards. World size 1 returns the input untouched."""
+    g = as_group(cp_group)
+    n, rank = g.world_size, g.rank_in_group
+    if n == 1:
+        return (cp_attn_out, cp_attn_lse) if return_lse else cp_attn_out
+    b, h = cp_attn_lse.shape
+    if h % n:
+        raise ValueError(f"cpattn: invalid cp_attn_out: expected a head count divisible by the group size {n}, got {h}")
+    lses = g.all_gather(_contiguous(_local_lse(cp_attn_lse, kv_lens)), dim=0).reshape(n, b, h)
+    out, lse = correct_attn_out(cp_attn_out, lses, rank, is_lse_base_on_e=is_lse_base_on_e)
+    result = g.reduce_scatter(out, dim=1)
+    hn = h // n
+    return (result, lse[:, rank * hn:(rank + 1) * hn]) if return_lse else result
+
+
+def cp_lse_ag_out_ar(cp_attn_out, cp_attn_lse, cp_group, ctx=None, return_lse=False, *, is_lse_base_on_e=True,
+                     kv_lens=None):
+    """As cp_lse_ag_out_rs, with an all-reduce: every rank keeps all heads."""
+    g = as_group(cp_group)
+    n, rank = g.world_size, g.rank_in_group
+    if n == 1:
+        return (cp_attn_out, cp_attn_lse) if return_lse else cp_attn_out
+    b, h = cp_attn_lse.shape
+    lses = g.all_gather(_contiguous(_local_lse(cp_attn_lse, kv_lens)), dim=0).reshape(n, b, h)
+    out, lse = correct_attn_out(cp_attn_out, lses, rank, is_lse_base_on_e=is_lse_base_on_e)
+    result = g.all_reduce(out)
+    return (result, lse) if return_lse else result
+
+
+def cp_lse_a2a_merge(cp_attn_out, cp_attn_lse, cp_group, ctx=None, return_lse=False, *, is_lse_base_on_e=True,
+                     kv_lens=None):
+    """The rs result with one rounding: every rank's partial for this rank's head slice and
+    its f32 LSE are gathered and merged in f32. Over a Python group this moves the slices with
+    all_gather (groups have no all-to-all); the C++ API does it with one all-to-all."""
+    g = as_group(cp_group)
+    n, rank = g.world_size, g.rank_in_group
+    if n == 1:
+        return (cp_attn_out, cp_attn_lse) if return_lse else cp_attn_out
+    b, h, d = cp_attn_out.shape
+    if h % n:
+        raise ValueError(f"cpattn: invalid cp_attn_out: expected a head count divisible by the group size {n}, got {h}")
+    hn = h // n
+    outs = g.all_gather(_contiguous(prepare(cp_attn_out)), dim=0).reshape(n, b, h, d)[:, :, rank * hn:(rank + 1) * hn]
+    lses = g.all_gather(_contiguous(_local_lse(cp_attn_lse, kv_lens)), dim=0).reshape(n, b, h)[:, :, rank * hn:(rank + 1) * hn]
+    out, lse = merge_attn_states(outs, lses, is_lse_base_on_e=is_lse_base_on_e)
+    return (out, lse) if return_lse else out
+
+
+from . import _torch_ops  # noqa: E402,F401  (registers torch.ops.cpattn.* when torch is present)

@@ -1,0 +1,76 @@
+"""Array plumbing: allocate outputs of the caller's kind (torch, numpy, cupy), find the
+current CUDA stream, and a few element-wise helpers, without importing what is absent."""
+import sys
+
+
+def kind(x):
+    mod = type(x).__module__
+    if mod.startswith("torch"):
+        return "torch"
+    if mod.startswith("cupy"):
+        return "cupy"
+    if mod.startswith("numpy"):
+        return "numpy"
+    raise TypeError(f"cpattn: expected a torch tensor, numpy array or cupy array, got {type(x).__name__}")
+
+
+def prepare(x):
+    """What goes to the C++ side: torch tensors that require grad are detached (no copy)."""
+    if kind(x) == "torch" and x.requires_grad:
+        return x.detach()
+    return x
+
+
+def empty(like, shape, dtype=None):
+    k = kind(like)
+    if k == "torch":
+        import torch
+        return torch.empty(tuple(shape), dtype=dtype or like.dtype, device=like.device)
+    if k == "cupy":
+        import cupy
+        with cupy.cuda.Device(like.device.id):
+            return cupy.empty(tuple(shape), dtype=dtype or like.dtype)
+    import numpy
+    return numpy.empty(tuple(shape), dtype=dtype or like.dtype)
+
+
+def float32_like(like):
+    k = kind(like)
+    if k == "torch":
+        import torch
+        return torch.float32
+    import numpy
+    return numpy.float32
+
+
+def stream_of(x):
+    """The caller's current stream for a CUDA array (0 for CPU arrays)."""
+    k = kind(x)
+    if k == "torch":
+        if not x.is_cuda:
+            return 0
+        import torch
+        return torch.cuda.current_stream(x.device).cuda_stream
+    if k == "cupy":
+        import cupy
+        return cupy.cuda.get_current_stream().ptr
+    return 0
+
+
+def squeeze_dim(x, dim, name):
+    """The seed's 4-D layouts: out [B, 1, H, D] and lses [N, B, H, 1]."""
+    if x.shape[dim] != 1:
+        raise ValueError(f"cpattn: invalid {name}: expected size 1 in dim {dim} of a 4-D {name}, got shape {tuple(x.shape)}")
+    if kind(x) == "torch":
+        return x.squeeze(dim)
+    return x.reshape(tuple(s for i, s in enumerate(x.shape) if i != dim % x.ndim))
+
+
+def mask_empty_rows(lse, kv_lens):
+    """lse [B, H] with rows whose kv_len is 0 set to -inf (a new array)."""
+    if kind(lse) == "torch":
+        import torch
+        return torch.where((kv_lens == 0)[:, None], torch.full_like(lse, float("-inf")), lse)
+    import numpy
+    xp = numpy if kind(lse) == "numpy" else sys.modules["cupy"]
+    return xp.where((kv_lens == 0)[:, None], xp.float32("-inf"), lse).astype(lse.dtype)

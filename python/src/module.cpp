@@ -1,0 +1,144 @@
+// cpattn._C: the C++ ops over any DLPack array (numpy, torch, cupy ...). Private: the
+// public, validating package is python/cpattn. cpattn::Error becomes ValueError.
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/tuple.h>
+
+#include <map>
+#include <optional>
+#include <tuple>
+
+#include "cpattn/config.hpp"
+#include "cpattn/cpattn.hpp"
+
+namespace nb = nanobind;
+using cpattn::DType;
+using cpattn::TensorView;
+using Array = nb::ndarray<>;
+using OptArray = std::optional<nb::ndarray<>>;
+
+namespace {
+
+DType to_dtype(const Array& a, const char* name) {
+  const auto t = a.dtype();
+  using C = nb::dlpack::dtype_code;
+  const auto code = static_cast<C>(t.code);
+  if (t.lanes == 1) {
+    if (code == C::Float && t.bits == 64) return DType::f64;
+    if (code == C::Float && t.bits == 32) return DType::f32;
+    if (code == C::Float && t.bits == 16) return DType::f16;
+    if (code == C::Bfloat && t.bits == 16) return DType::bf16;
+    if (code == C::Float8_E4M3FN && t.bits == 8) return DType::fp8_e4m3;
+    if (code == C::Float8_E5M2 && t.bits == 8) return DType::fp8_e5m2;
+    if (code == C::Int && t.bits == 64) return DType::i64;
+    if (code == C::Int && t.bits == 32) return DType::i32;
+    if (code == C::Int && t.bits == 16) return DType::i16;
+    if (code == C::Int && t.bits == 8) return DType::i8;
+    if ((code == C::UInt || code == C::Bool) && t.bits == 8) return DType::u8;
+  }
+  throw nb::type_error((std::string("cpattn: invalid ") + name + ": expected an array of dtype f64/f32/f16/bf16/fp8/"
+                        "int64/int32/int16/int8/uint8, got DLPack dtype code " + std::to_string(t.code) + " bits " +
+                        std::to_string(t.bits))
+                           .c_str());
+}
+
+TensorView view(const Array& a, const char* name) {
+  cpattn::Device device;
+  if (a.device_type() == nb::device::cuda::value) device = cpattn::Device::cuda(a.device_id());
+  else if (a.device_type() != nb::device::cpu::value)
+    throw nb::type_error((std::string("cpattn: invalid ") + name + ": expected a CPU or CUDA array, got DLPack device " +
+                          std::to_string(a.device_type())).c_str());
+  if (a.ndim() > static_cast<size_t>(cpattn::kMaxDims))
+    throw nb::value_error((std::string("cpattn: invalid ") + name + ": expected at most 8 dims").c_str());
+  int64_t shape[cpattn::kMaxDims], strides[cpattn::kMaxDims];
+  for (size_t i = 0; i < a.ndim(); ++i) shape[i] = static_cast<int64_t>(a.shape(i)), strides[i] = a.stride(i);
+  return TensorView(a.data(), to_dtype(a, name), std::span<const int64_t>(shape, a.ndim()),
+                    std::span<const int64_t>(strides, a.ndim()), device);
+}
+
+// One Context per (device, stream) and thread: workspaces are reused across calls.
+cpattn::Context* context(cpattn::Device device, uintptr_t stream) {
+  if (device.type == cpattn::DeviceType::cpu) return nullptr;
+  thread_local std::map<std::tuple<int, uintptr_t>, cpattn::Context> contexts;
+  const auto key = std::make_tuple(device.index, stream);
+  auto it = contexts.find(key);
+  if (it == contexts.end())
+    it = contexts.emplace(key, cpattn::Context(device, reinterpret_cast<cpattn::Stream>(stream))).first;
+  return &it->second;
+}
+
+void merge(const Array& outs, const Array& lses, const Array& out, const OptArray& out_lse, bool base2,
+           const OptArray& kv_lens, uintptr_t stream) {
+  const TensorView o = view(outs, "outs"), l = view(lses, "lses"), r = view(out, "out");
+  std::optional<TensorView> ol, kv;
+  if (out_lse) ol = view(*out_lse, "out_lse");
+  if (kv_lens) kv = view(*kv_lens, "kv_lens");
+  cpattn::MergeOptions opt;
+  opt.lse_base = base2 ? cpattn::LseBase::two : cpattn::LseBase::e;
+  opt.kv_lens = kv ? &*kv : nullptr;
+  nb::gil_scoped_release release;
+  cpattn::merge_attn_states(o, l, r, ol ? &*ol : nullptr, opt, context(o.device, stream));
+}
+
+void correct(const Array& out, const Array& lses, int64_t rank, const Array& new_out, const OptArray& out_lse,
+             bool base2, const OptArray& kv_lens, uintptr_t stream) {
+  const TensorView o = view(out, "out"), l = view(lses, "lses"), n = view(new_out, "new_out");
+  std::optional<TensorView> ol, kv;
+  if (out_lse) ol = view(*out_lse, "out_lse");
+  if (kv_lens) kv = view(*kv_lens, "kv_lens");
+  cpattn::MergeOptions opt;
+  opt.lse_base = base2 ? cpattn::LseBase::two : cpattn::LseBase::e;
+  opt.kv_lens = kv ? &*kv : nullptr;
+  nb::gil_scoped_release release;
+  cpattn::correct_attn_out(o, l, rank, n, ol ? &*ol : nullptr, opt, context(o.device, stream));
+}
+
+void pack(const Array& x, const Array& lengths, const Array& out, double pad_value, bool cu, uintptr_t stream) {
+  const TensorView xv = view(x, "x"), lv = view(lengths, cu ? "cu_seqlens" : "lengths"), ov = view(out, "out");
+  cpattn::PackOptions opt;
+  opt.pad_value = pad_value;
+  opt.cu_seqlens = cu;
+  nb::gil_scoped_release release;
+  cpattn::pack_seq(xv, lv, ov, opt, context(xv.device, stream));
+}
+
+void unpack(const Array& packed, const Array& lengths, const Array& out, bool cu, uintptr_t stream) {
+  const TensorView pv = view(packed, "packed"), lv = view(lengths, cu ? "cu_seqlens" : "lengths"), ov = view(out, "out");
+  cpattn::PackOptions opt;
+  opt.cu_seqlens = cu;
+  nb::gil_scoped_release release;
+  cpattn::unpack_seq(pv, lv, ov, opt, context(pv.device, stream));
+}
+
+std::tuple<int64_t, int64_t, int64_t> stats(const Array& lengths, bool cu, uintptr_t stream) {
+  const TensorView lv = view(lengths, cu ? "cu_seqlens" : "lengths");
+  nb::gil_scoped_release release;
+  const auto s = cpattn::seq_length_stats(lv, cu, context(lv.device, stream));
+  return {s.batch, s.max_len, s.total};
+}
+
+}  // namespace
+
+NB_MODULE(_C, m) {
+  m.doc() = "cpattn C++ ops over DLPack arrays (private: use the cpattn package)";
+  nb::register_exception_translator([](const std::exception_ptr& p, void*) {
+    try {
+      std::rethrow_exception(p);
+    } catch (const cpattn::Error& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    }
+  });
+  m.attr("__version__") = CPATTN_VERSION;
+  m.attr("has_cuda") = static_cast<bool>(CPATTN_HAS_CUDA);
+  m.def("merge_attn_states", &merge, nb::arg("outs"), nb::arg("lses"), nb::arg("out"), nb::arg("out_lse").none(),
+        nb::arg("base2"), nb::arg("kv_lens").none(), nb::arg("stream"));
+  m.def("correct_attn_out", &correct, nb::arg("out"), nb::arg("lses"), nb::arg("rank"), nb::arg("new_out"),
+        nb::arg("out_lse").none(), nb::arg("base2"), nb::arg("kv_lens").none(), nb::arg("stream"));
+  m.def("pack_seq", &pack, nb::arg("x"), nb::arg("lengths"), nb::arg("out"), nb::arg("pad_value"),
+        nb::arg("cu_seqlens"), nb::arg("stream"));
+  m.def("unpack_seq", &unpack, nb::arg("packed"), nb::arg("lengths"), nb::arg("out"), nb::arg("cu_seqlens"),
+        nb::arg("stream"));
+  m.def("seq_length_stats", &stats, nb::arg("lengths"), nb::arg("cu_seqlens"), nb::arg("stream"));
+}
