@@ -69,6 +69,17 @@ def merge_attn_states(outs, lses, *, is_lse_base_on_e=True, kv_lens=None, out=No
     return out, lse
 
 
+def _as_cu_seqlens_on_cuda(lens, cu, like):
+    """torch CUDA lengths -> clamped prefix offsets with torch ops (stream-ordered, capturable),
+    so the C++ side needs no workspace: a CUDA graph may capture on a stream it never saw."""
+    if cu or kind(like) != "torch" or not like.is_cuda:
+        return lens, cu
+    import torch
+    offsets = torch.zeros(lens.shape[0] + 1, dtype=torch.int64, device=lens.device)
+    torch.cumsum(lens.clamp(min=0), 0, out=offsets[1:])
+    return offsets, True
+
+
 def _seq_stats(lengths, cu, like):
     return _C.seq_length_stats(lengths, cu, stream_of(like))
 
@@ -90,6 +101,7 @@ def pack_seq(x, lengths=None, pad_value=-math.inf, max_len=None, *, cu_seqlens=N
                              f"got a sum of {total}")
     if out is None:
         out = empty(x, (batch, int(max_len)) + tuple(x.shape[1:]))
+    lens, cu = _as_cu_seqlens_on_cuda(lens, cu, x)
     _C.pack_seq(x, lens, prepare(out), float(pad_value), cu, stream_of(x))
     return out
 
@@ -108,6 +120,7 @@ def unpack_seq(packed, lengths=None, total=None, *, cu_seqlens=None, out=None):
                              f"got a length of {longest}")
     if out is None:
         out = empty(packed, (int(total),) + tuple(packed.shape[2:]))
+    lens, cu = _as_cu_seqlens_on_cuda(lens, cu, packed)
     _C.unpack_seq(packed, lens, prepare(out), cu, stream_of(packed))
     return out
 

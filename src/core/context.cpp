@@ -52,7 +52,7 @@ size_t Context::workspace_size() const { return impl_->workspace_size; }
 
 void* Context::workspace(size_t bytes) {
   Impl& m = *impl_;
-  if (bytes <= m.workspace_size && m.workspace) return m.workspace;
+  if (bytes == 0 || (bytes <= m.workspace_size && m.workspace)) return m.workspace;  // 0: nothing to reserve
   if (m.device.type == DeviceType::cuda && cuda::stream_is_capturing(m.stream))
     throw Error("ctx", "a workspace reserved before CUDA-graph capture (ctx.reserve(" + std::to_string(bytes) +
                            ") before capturing)",

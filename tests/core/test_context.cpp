@@ -18,6 +18,12 @@ TEST(Context, WorkspaceGrowsAndIsReused) {
   EXPECT_EQ(reinterpret_cast<uintptr_t>(ctx.workspace(1)) % 256, 0u);
 }
 
+TEST(Context, ZeroBytesNeverAllocates) {
+  Context ctx;
+  EXPECT_EQ(ctx.workspace(0), nullptr);  // e.g. pack with cu_seqlens inside a CUDA graph
+  EXPECT_EQ(ctx.workspace_size(), 0u);
+}
+
 TEST(Context, DefaultIsPerThread) {
   Context* main_ctx = &Context::default_for(Device::cpu());
   EXPECT_EQ(main_ctx, &Context::default_for(Device::cpu()));

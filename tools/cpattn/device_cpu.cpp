@@ -55,6 +55,7 @@ Buffer::~Buffer() {
 }
 
 void Buffer::upload(const void* host, size_t bytes, size_t offset) {
+  if (bytes == 0) return;  // an empty host vector may hand over a null pointer
 #if CPATTN_HAS_CUDA
   if (device_.type == DeviceType::cuda) {
     CLI_CUDA(cudaMemcpy(static_cast<char*>(ptr_) + offset, host, bytes, cudaMemcpyHostToDevice));
@@ -65,6 +66,7 @@ void Buffer::upload(const void* host, size_t bytes, size_t offset) {
 }
 
 void Buffer::download(void* host, size_t bytes, size_t offset) const {
+  if (bytes == 0) return;
 #if CPATTN_HAS_CUDA
   if (device_.type == DeviceType::cuda) {
     CLI_CUDA(cudaMemcpy(host, static_cast<const char*>(ptr_) + offset, bytes, cudaMemcpyDeviceToHost));
