@@ -59,6 +59,13 @@ TensorView view(const Array& a, const char* name) {
 }
 
 // One Context per (device, stream) and thread: workspaces are reused across calls.
+cpattn::MergeOptions merge_options(bool base2, const std::optional<TensorView>& kv) {
+  cpattn::MergeOptions opt;
+  opt.lse_base = base2 ? cpattn::LseBase::two : cpattn::LseBase::e;
+  opt.kv_lens = kv ? &*kv : nullptr;
+  return opt;
+}
+
 cpattn::Context* context(cpattn::Device device, uintptr_t stream) {
   if (device.type == cpattn::DeviceType::cpu) return nullptr;
   thread_local std::map<std::tuple<int, uintptr_t>, cpattn::Context> contexts;
@@ -75,9 +82,7 @@ void merge(const Array& outs, const Array& lses, const Array& out, const OptArra
   std::optional<TensorView> ol, kv;
   if (out_lse) ol = view(*out_lse, "out_lse");
   if (kv_lens) kv = view(*kv_lens, "kv_lens");
-  cpattn::MergeOptions opt;
-  opt.lse_base = base2 ? cpattn::LseBase::two : cpattn::LseBase::e;
-  opt.kv_lens = kv ? &*kv : nullptr;
+  const cpattn::MergeOptions opt = merge_options(base2, kv);
   nb::gil_scoped_release release;
   cpattn::merge_attn_states(o, l, r, ol ? &*ol : nullptr, opt, context(o.device, stream));
 }
@@ -88,9 +93,7 @@ void correct(const Array& out, const Array& lses, int64_t rank, const Array& new
   std::optional<TensorView> ol, kv;
   if (out_lse) ol = view(*out_lse, "out_lse");
   if (kv_lens) kv = view(*kv_lens, "kv_lens");
-  cpattn::MergeOptions opt;
-  opt.lse_base = base2 ? cpattn::LseBase::two : cpattn::LseBase::e;
-  opt.kv_lens = kv ? &*kv : nullptr;
+  const cpattn::MergeOptions opt = merge_options(base2, kv);
   nb::gil_scoped_release release;
   cpattn::correct_attn_out(o, l, rank, n, ol ? &*ol : nullptr, opt, context(o.device, stream));
 }

@@ -85,6 +85,18 @@ void fill_kv_lens(MergeArgs& a, const MergeOptions& o) {
   a.kv_sb = k.strides[1];
 }
 
+// The [B, H, D] output of merge/correct: same dtype and device as the input `like`.
+void check_row_output(const MergeArgs& a, const TensorView& t, const char* name, const char* like) {
+  check_float_tensor(t, name, 3, "[B, H, D]");
+  check_device(t, name, a.device);
+  if (t.dtype != a.dtype)
+    throw Error(name, std::string("dtype ") + dtype_name(a.dtype) + " (that of " + like + ")", t.describe());
+  check_dim(t, name, 0, a.B, "B");
+  check_dim(t, name, 1, a.H, "H");
+  check_dim(t, name, 2, a.D, "D");
+  check_writable(t, name);
+}
+
 void fill_lses(MergeArgs& a, const TensorView& lses) {
   check_float_tensor(lses, "lses", 3, "[N, B, H]");
   check_device(lses, "lses", a.device);
@@ -162,14 +174,7 @@ MergeArgs make_merge_args(const TensorView& outs, const TensorView& lses, const 
   check_dim(lses, "lses", 0, a.N, "N, from outs");
   check_dim(lses, "lses", 1, a.B, "B, from outs");
   check_dim(lses, "lses", 2, a.H, "H, from outs");
-  check_float_tensor(out, "out", 3, "[B, H, D]");
-  check_device(out, "out", a.device);
-  if (out.dtype != a.dtype)
-    throw Error("out", std::string("dtype ") + dtype_name(a.dtype) + " (that of outs)", out.describe());
-  check_dim(out, "out", 0, a.B, "B");
-  check_dim(out, "out", 1, a.H, "H");
-  check_dim(out, "out", 2, a.D, "D");
-  check_writable(out, "out");
+  check_row_output(a, out, "out", "outs");
   check_no_overlap(out, "out", outs, "outs", false);
   check_no_overlap(out, "out", lses, "lses", false);
   fill_lse_out(a, out_lse, {&outs, &lses, &out}, "[B, H]");
@@ -199,14 +204,7 @@ MergeArgs make_correct_args(const TensorView& out, const TensorView& lses, int64
   check_dim(lses, "lses", 2, a.H, "H, from out");
   if (rank < 0 || rank >= a.N)
     throw Error("rank", "a rank in [0, " + std::to_string(a.N) + ") (N from lses)", std::to_string(rank));
-  check_float_tensor(new_out, "new_out", 3, "[B, H, D]");
-  check_device(new_out, "new_out", a.device);
-  if (new_out.dtype != a.dtype)
-    throw Error("new_out", std::string("dtype ") + dtype_name(a.dtype) + " (that of out)", new_out.describe());
-  check_dim(new_out, "new_out", 0, a.B, "B");
-  check_dim(new_out, "new_out", 1, a.H, "H");
-  check_dim(new_out, "new_out", 2, a.D, "D");
-  check_writable(new_out, "new_out");
+  check_row_output(a, new_out, "new_out", "out");
   check_no_overlap(new_out, "new_out", out, "out", true);
   check_no_overlap(new_out, "new_out", lses, "lses", false);
   fill_lse_out(a, out_lse, {&out, &lses, &new_out}, "[B, H]");

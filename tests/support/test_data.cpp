@@ -372,6 +372,14 @@ struct SeqInputs {
   }
 };
 
+// Index of element f of a row whose trailing dims are `features`, appended to `index`.
+std::vector<int64_t> with_features(std::vector<int64_t> index, int64_t f, const std::vector<int64_t>& features) {
+  std::vector<int64_t> tail(features.size());
+  for (int d = static_cast<int>(features.size()) - 1; d >= 0; --d) tail[d] = f % features[d], f /= features[d];
+  index.insert(index.end(), tail.begin(), tail.end());
+  return index;
+}
+
 // Seq layouts: only the leading (token / batch, time) dims may be strided.
 Layout seq_layout(Layout l) { return l == Layout::padded || l == Layout::inner ? Layout::contiguous : l; }
 
@@ -407,13 +415,7 @@ bool same_bytes(const TestTensor& a, const std::vector<int64_t>& ia, const TestT
   for (int64_t b = 0; b < s.B; ++b)
     for (int64_t t = 0; t < s.L; ++t)
       for (int64_t f = 0; f < s.F; ++f) {
-        // index through the flattened trailing dims
-        std::vector<int64_t> oi{b, t}, xi{s.start[b] + t};
-        int64_t rem = f;
-        std::vector<int64_t> tail(c.features.size());
-        for (int d = static_cast<int>(c.features.size()) - 1; d >= 0; --d) tail[d] = rem % c.features[d], rem /= c.features[d];
-        oi.insert(oi.end(), tail.begin(), tail.end());
-        xi.insert(xi.end(), tail.begin(), tail.end());
+        const auto oi = with_features({b, t}, f, c.features), xi = with_features({s.start[b] + t}, f, c.features);
         const bool ok = t < c.lengths[b] ? same_bytes(out, oi, x, xi) : same_bytes(out, oi, pad, {0});
         if (!ok && wrong++ == 0) first = "out" + index_str(oi) + " = " + std::to_string(out.get(oi));
       }
@@ -439,12 +441,7 @@ bool same_bytes(const TestTensor& a, const std::vector<int64_t>& ia, const TestT
   for (int64_t b = 0; b < s.B; ++b)
     for (int64_t t = 0; t < c.lengths[b]; ++t)
       for (int64_t f = 0; f < s.F; ++f) {
-        std::vector<int64_t> pi{b, t}, oi{s.start[b] + t};
-        int64_t rem = f;
-        std::vector<int64_t> tail(c.features.size());
-        for (int d = static_cast<int>(c.features.size()) - 1; d >= 0; --d) tail[d] = rem % c.features[d], rem /= c.features[d];
-        pi.insert(pi.end(), tail.begin(), tail.end());
-        oi.insert(oi.end(), tail.begin(), tail.end());
+        const auto pi = with_features({b, t}, f, c.features), oi = with_features({s.start[b] + t}, f, c.features);
         if (!same_bytes(out, oi, packed, pi) && wrong++ == 0) first = "out" + index_str(oi);
       }
   if (wrong) return ::testing::AssertionFailure() << c.describe() << ": " << wrong << " wrong; first " << first;
