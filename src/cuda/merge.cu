@@ -48,40 +48,6 @@ __device__ __forceinline__ float weight(float l, float lse, bool base2) {
   return lse == -INFINITY ? 0.0f : ex(l - lse, base2);
 }
 
-// The data half shared by both row kernels: this thread's elements of one row, from d in
-// steps of `step`. correct scales the rank's partial (x holds its first vector, already
-// loaded); merge sums the N partials. weight_of(r) gives partial r's weight; a weight of 0
-// writes exact zeros whatever the data holds.
-template <class T, int VEC, bool CORRECT, class WeightOf>
-__device__ __forceinline__ void write_row(const MergeArgs& a, const T* src, T* dst, int64_t d, int64_t step,
-                                          float (&x)[VEC], WeightOf weight_of) {
-  if constexpr (CORRECT) {
-    const float w = weight_of(a.rank);
-    for (; d < a.D; d += step) {
-      float y[VEC];
-#pragma unroll
-      for (int i = 0; i < VEC; ++i) y[i] = w == 0.0f ? 0.0f : w * x[i];
-      store_f32<T, VEC>(dst + d * a.dst_sd, y);
-      if (d + step < a.D) load_f32<T, VEC>(src + (d + step) * a.src_sd, x);
-    }
-  } else {
-    for (; d < a.D; d += step) {
-      float acc[VEC];
-#pragma unroll
-      for (int i = 0; i < VEC; ++i) acc[i] = 0.0f;
-#pragma unroll 4
-      for (int64_t r = 0; r < a.N; ++r) {
-        // loads are unconditional (kept in flight together); the select drops empty partials
-        load_f32<T, VEC>(src + r * a.src_sn + d * a.src_sd, x);
-        const float w = weight_of(r);
-#pragma unroll
-        for (int i = 0; i < VEC; ++i) acc[i] += w == 0.0f ? 0.0f : w * x[i];
-      }
-      store_f32<T, VEC>(dst + d * a.dst_sd, acc);
-    }
-  }
-}
-
 template <class T, int VEC, bool CORRECT>
 __global__ void __launch_bounds__(kBlockThreads) merge_rows(const MergeArgs a, int threads_per_row, int rows_per_block) {
   const int group = threadIdx.x / threads_per_row;
@@ -109,8 +75,31 @@ __global__ void __launch_bounds__(kBlockThreads) merge_rows(const MergeArgs a, i
   if (lane == 0 && a.dst_lse && h >= a.lse_h_begin && h < a.lse_h_end)
     store_float(a.dst_lse, a.dst_lse_dtype, row_at(a.dst_lse_rows, b, h - a.lse_h_begin), lse);
 
-  write_row<T, VEC, CORRECT>(a, src, dst, d, step, x,
-                             [&](int64_t r) { return weight(partial_lse(a, r, b, h), lse, a.base2); });
+  if constexpr (CORRECT) {
+    const float w = weight(partial_lse(a, a.rank, b, h), lse, a.base2);
+    for (; d < a.D; d += step) {
+      float y[VEC];
+#pragma unroll
+      for (int i = 0; i < VEC; ++i) y[i] = w == 0.0f ? 0.0f : w * x[i];  // exact zeros for empty shards
+      store_f32<T, VEC>(dst + d * a.dst_sd, y);
+      if (d + step < a.D) load_f32<T, VEC>(src + (d + step) * a.src_sd, x);
+    }
+  } else {
+    for (; d < a.D; d += step) {
+      float acc[VEC];
+#pragma unroll
+      for (int i = 0; i < VEC; ++i) acc[i] = 0.0f;
+#pragma unroll 4
+      for (int64_t r = 0; r < a.N; ++r) {
+        // loads are unconditional (kept in flight together); the select drops empty partials
+        load_f32<T, VEC>(src + r * a.src_sn + d * a.src_sd, x);
+        const float w = weight(partial_lse(a, r, b, h), lse, a.base2);
+#pragma unroll
+        for (int i = 0; i < VEC; ++i) acc[i] += w == 0.0f ? 0.0f : w * x[i];
+      }
+      store_f32<T, VEC>(dst + d * a.dst_sd, acc);
+    }
+  }
 }
 
 // The fast path. The threads of a row first stage the N sanitised lses in shared memory
@@ -154,7 +143,30 @@ __global__ void __launch_bounds__(kBlockThreads)
   if (lane == 0 && a.dst_lse && h >= a.lse_h_begin && h < a.lse_h_end)
     store_float(a.dst_lse, a.dst_lse_dtype, row_at(a.dst_lse_rows, b, h - a.lse_h_begin), lse);
 
-  write_row<T, VEC, CORRECT>(a, src, dst, d, step, x, [&](int64_t r) { return e[r] * inv_s; });
+  if constexpr (CORRECT) {
+    const float w = e[a.rank] * inv_s;
+    for (; d < a.D; d += step) {
+      float y[VEC];
+#pragma unroll
+      for (int i = 0; i < VEC; ++i) y[i] = w == 0.0f ? 0.0f : w * x[i];  // exact zeros for empty shards
+      store_f32<T, VEC>(dst + d * a.dst_sd, y);
+      if (d + step < a.D) load_f32<T, VEC>(src + (d + step) * a.src_sd, x);
+    }
+  } else {
+    for (; d < a.D; d += step) {
+      float acc[VEC];
+#pragma unroll
+      for (int i = 0; i < VEC; ++i) acc[i] = 0.0f;
+#pragma unroll 4
+      for (int64_t r = 0; r < a.N; ++r) {
+        load_f32<T, VEC>(src + r * a.src_sn + d * a.src_sd, x);  // unconditional: loads stay in flight together
+        const float w = e[r] * inv_s;
+#pragma unroll
+        for (int i = 0; i < VEC; ++i) acc[i] += w == 0.0f ? 0.0f : w * x[i];
+      }
+      store_f32<T, VEC>(dst + d * a.dst_sd, acc);
+    }
+  }
 }
 
 // correct_attn_out at copy bandwidth. correct moves one vector in and one out per 16 bytes,
