@@ -83,7 +83,7 @@ int LocalComm::size() const { return group_->size(); }
 
 Context& LocalComm::scratch(Device device) {
   if (!scratch_ || scratch_->device() != device)
-    scratch_ = std::make_unique<Context>(device.type == DeviceType::cpu ? Context() : Context(device));
+    scratch_ = std::make_unique<Context>(device);
   return *scratch_;
 }
 

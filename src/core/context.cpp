@@ -74,7 +74,7 @@ Context& Context::default_for(Device device) {
   const auto key = std::make_pair(static_cast<int>(device.type), device.index);
   auto it = contexts.find(key);
   if (it == contexts.end())
-    it = contexts.emplace(key, device.type == DeviceType::cpu ? Context() : Context(device)).first;
+    it = contexts.emplace(key, Context(device)).first;
   return it->second;
 }
 

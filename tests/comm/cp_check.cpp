@@ -33,7 +33,7 @@ std::string run_cp_case(const CpCase& c, Communicator& comm, Device device, cons
   o.lse_base = c.base;
   if (c.use_kv_lens) o.kv_lens = &kv_view;
   if (c.return_lse) o.out_lse = &lse_view;
-  Context ctx = device.type == DeviceType::cuda ? Context(device) : Context();
+  Context ctx(device);
   if (c.op == CpOp::rs) cp_lse_ag_out_rs(out.view(), lse.view(), comm, result.view(), o, &ctx);
   else if (c.op == CpOp::ar) cp_lse_ag_out_ar(out.view(), lse.view(), comm, result.view(), o, &ctx);
   else cp_lse_a2a_merge(out.view(), lse.view(), comm, result.view(), o, &ctx);

@@ -27,7 +27,6 @@ struct Shape {
   int64_t B, H, D, N;
 };
 
-double load_any(const void* p, DType dt, int64_t i) { return reference::load(TensorView(const_cast<void*>(p), dt, {i + 1}), i); }
 
 // f64 weights of the N partials of one row, and its merged lse (natural log).
 double row_weights(const float* lses, int64_t N, int64_t stride_n, int64_t row, std::vector<double>& w) {
@@ -86,7 +85,7 @@ Row bench_merge(bool merge, const Shape& s, DType dt, Device dev, const BenchOpt
       lse(static_cast<size_t>(rows) * 4, dev);
   data.upload(data_h.data(), data_h.size());
   lses.upload(lses_h.data(), lses_h.size() * 4);
-  Context ctx = dev.type == DeviceType::cuda ? Context(dev) : Context();
+  Context ctx(dev);
   const TensorView lses_v(lses.data(), DType::f32, {N, B, H}, dev), out_v(out.data(), dt, {B, H, D}, dev),
       lse_v(lse.data(), DType::f32, {B, H}, dev);
   const TensorView data_v = merge ? TensorView(data.data(), dt, {N, B, H, D}, dev) : TensorView(data.data(), dt, {B, H, D}, dev);
@@ -113,11 +112,11 @@ Row bench_merge(bool merge, const Shape& s, DType dt, Device dev, const BenchOpt
         double ref = 0;
         if (merge) {
           for (int64_t p = 0; p < N; ++p)
-            if (w[p] != 0) ref += w[p] * load_any(data_h.data(), dt, (p * rows + r) * D + d);
+            if (w[p] != 0) ref += w[p] * load_element(data_h.data(), dt, (p * rows + r) * D + d);
         } else if (w[rank] != 0) {
-          ref = w[rank] * load_any(data_h.data(), dt, r * D + d);
+          ref = w[rank] * load_element(data_h.data(), dt, r * D + d);
         }
-        const double got = load_any(out_h.data(), dt, r * D + d);
+        const double got = load_element(out_h.data(), dt, r * D + d);
         const double e = std::isnan(got) ? INFINITY : std::fabs(got - ref);
         row.err = std::max(row.err, e / std::max(1.0, std::fabs(ref)));
         ++row.checked;
@@ -163,7 +162,7 @@ Row bench_pack(bool pack, int64_t B, int64_t max_len, int64_t F, DType dt, Devic
   tokens.upload(tokens_h.data(), tokens_h.size());
   padded.upload(padded_h.data(), padded_h.size());
   len.upload(lengths.data(), lengths.size() * 4);
-  Context ctx = dev.type == DeviceType::cuda ? Context(dev) : Context();
+  Context ctx(dev);
   const TensorView tok_v(tokens.data(), dt, {T, F}, dev), pad_v(padded.data(), dt, {B, L, F}, dev),
       len_v(len.data(), DType::i32, {B}, dev);
   PackOptions po;
@@ -185,7 +184,7 @@ Row bench_pack(bool pack, int64_t B, int64_t max_len, int64_t F, DType dt, Devic
       ++row.checked;
       if (t >= lengths[b]) {
         if (pack) {  // a pad row: every element equal to the first element of the first pad row
-          const double v = load_any(got.data() + r * static_cast<int64_t>(row_bytes), dt, 0);
+          const double v = load_element(got.data() + r * static_cast<int64_t>(row_bytes), dt, 0);
           const bool ok = dtype_is_float(dt) ? (std::isinf(v) && v < 0) || std::isnan(v) : v == 0;
           if (!ok) ++row.wrong;
         }

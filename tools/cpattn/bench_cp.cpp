@@ -33,7 +33,6 @@ double median_wall_us(Device dev, int iters, int warmup, const std::function<voi
   return t[t.size() / 2];
 }
 
-double load_any(const void* p, DType dt, int64_t i) { return reference::load(TensorView(const_cast<void*>(p), dt, {i + 1}), i); }
 
 CpRow run_case(const std::string& op, Communicator& comm, Device dev, DType dt, int64_t B, int64_t H, int64_t D,
                const BenchOptions& o) {
@@ -55,7 +54,7 @@ CpRow run_case(const std::string& op, Communicator& comm, Device dev, DType dt, 
   Buffer out(out_h.size(), dev), lse(lse_h.size() * 4, dev), result(static_cast<size_t>(B * Hn * D) * es, dev);
   out.upload(out_h.data(), out_h.size());
   lse.upload(lse_h.data(), lse_h.size() * 4);
-  Context ctx = dev.type == DeviceType::cuda ? Context(dev) : Context();
+  Context ctx(dev);
   const TensorView out_v(out.data(), dt, {B, H, D}, dev), lse_v(lse.data(), DType::f32, {B, H}, dev),
       res_v(result.data(), dt, {B, Hn, D}, dev);
   auto call = [&] {
@@ -83,9 +82,9 @@ CpRow run_case(const std::string& op, Communicator& comm, Device dev, DType dt, 
         const double l = m + std::log(s);
         for (int64_t d = 0; d < D; ++d) {
           double ref = 0;
-          for (int64_t q = 0; q < N; ++q) ref += std::exp(lses[q][row_i] - l) * load_any(outs[q].data(), dt, row_i * D + d);
-          if (N == 1) ref = load_any(outs[0].data(), dt, row_i * D + d);
-          const double g = load_any(got.data(), dt, (b * Hn + j) * D + d);
+          for (int64_t q = 0; q < N; ++q) ref += std::exp(lses[q][row_i] - l) * load_element(outs[q].data(), dt, row_i * D + d);
+          if (N == 1) ref = load_element(outs[0].data(), dt, row_i * D + d);
+          const double g = load_element(got.data(), dt, (b * Hn + j) * D + d);
           const double e = std::isnan(g) ? INFINITY : std::fabs(g - ref);
           row.err = std::max(row.err, e);
           ++row.checked;

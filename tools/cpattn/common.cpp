@@ -54,6 +54,10 @@ void fill_values(void* p, DType dtype, int64_t n, uint64_t seed) {
   }
 }
 
+double load_element(const void* p, DType dtype, int64_t i) {
+  return reference::load(TensorView(const_cast<void*>(p), dtype, {i + 1}), i);
+}
+
 double tolerance(DType dtype) {
   switch (dtype) {
     case DType::bf16: return 1.0 / 256;

@@ -25,7 +25,6 @@ void store(void* p, DType dt, int64_t i, double v) {
     default: static_cast<float*>(p)[i] = static_cast<float>(v);
   }
 }
-double load(const void* p, DType dt, int64_t i) { return reference::load(TensorView(const_cast<void*>(p), dt, {i + 1}), i); }
 
 }  // namespace
 
@@ -56,7 +55,7 @@ StageResult run_cp_stage(int op, Communicator& comm, Device dev, DType dt, LseBa
   o.lse_base = base;
   o.kv_lens = &kv_v;
   o.out_lse = &out_lse_v;
-  Context ctx = dev.type == DeviceType::cuda ? Context(dev) : Context();
+  Context ctx(dev);
   const TensorView out_v(out.data(), dt, {B, H, D}, dev), lse_v(lse.data(), DType::f32, {B, H}, dev),
       result_v(result.data(), dt, {B, Hn, D}, dev);
   auto call = [&] {
@@ -95,7 +94,7 @@ StageResult run_cp_stage(int op, Communicator& comm, Device dev, DType dt, LseBa
         if (!(e <= 1e-4 * std::max(1.0, std::fabs(ref)))) ++s.wrong;
       }
       for (int64_t d = 0; d < D; ++d) {
-        const double got = load(res_h.data(), dt, (b * Hn + j) * D + d);
+        const double got = load_element(res_h.data(), dt, (b * Hn + j) * D + d);
         const double ref = p.full.out[(b * H + h) * D + d];
         if (N == 1 && p.kv_len[b] == 0) continue;  // world size 1 returns the input untouched
         const double e = std::isnan(got) ? INFINITY : std::fabs(got - ref) / max_ref;

@@ -19,7 +19,6 @@ struct Tally {
   double max_err = 0;
 };
 
-double load_any(const void* p, DType dt, int64_t i) { return reference::load(TensorView(const_cast<void*>(p), dt, {i + 1}), i); }
 
 void plant_adversarial(std::vector<float>& lses, std::vector<char>& data, DType dt, int64_t N, int64_t rows, int64_t D,
                        bool merge, std::mt19937& rng) {
@@ -65,7 +64,7 @@ void verify_merge(bool merge, DType dt, Device dev, Tally& t, uint32_t seed, boo
       lses.upload(lses_h.data(), lses_h.size() * 4);
       const TensorView lse_v(lse.data(), DType::f32, {B, H}, dev), lses_v(lses.data(), DType::f32, {N, B, H}, dev);
       const TensorView out_v(out.data(), dt, {B, H, D}, dev);
-      Context ctx = dev.type == DeviceType::cuda ? Context(dev) : Context();
+      Context ctx(dev);
       const TensorView lses_h_v(lses_h.data(), DType::f32, {N, B, H});
       reference::MergeResult ref;
       if (merge) {
@@ -82,7 +81,7 @@ void verify_merge(bool merge, DType dt, Device dev, Tally& t, uint32_t seed, boo
       lse.download(got_lse.data(), got_lse.size() * 4);
       ++t.cases;
       for (int64_t i = 0; i < rows * D; ++i) {
-        const double g = load_any(got.data(), dt, i), r = ref.out[i];
+        const double g = load_element(got.data(), dt, i), r = ref.out[i];
         const double e = std::isnan(g) ? INFINITY : std::fabs(g - r);
         t.max_err = std::max(t.max_err, e / std::max(1.0, std::fabs(r)));
         ++t.checked;
@@ -112,7 +111,7 @@ void verify_pack(bool pack, DType dt, Device dev, Tally& t, uint32_t seed) {
       tok.upload(tok_h.data(), tok_h.size());
       padded.upload(pad_h.data(), pad_h.size());
       len.upload(lengths.data(), lengths.size() * 4);
-      Context ctx = dev.type == DeviceType::cuda ? Context(dev) : Context();
+      Context ctx(dev);
       const TensorView tok_v(tok.data(), dt, {T, F}, dev), pad_v(padded.data(), dt, {B, L, F}, dev),
           len_v(len.data(), DType::i32, {B}, dev);
       PackOptions o;
