@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 
 #include "../core/args.hpp"
 #include "backend.hpp"
@@ -239,6 +240,96 @@ __global__ void __launch_bounds__(kBlockThreads)
   }
 }
 
+// The main path: one row per group of G = 2^shift lanes of a warp (G <= 32), so the row's
+// reductions are warp shuffles and there is no block barrier. Lane i owns partials i, i+G, ...
+// (max, then sum of exps, both by xor butterflies: every lane ends with bitwise the same
+// value). correct issues its first V data loads before any lse arithmetic; merge stages the
+// row's N weights in this warp's shared memory (synchronised by __syncwarp only).
+constexpr int kGroupVecs = 2;  // vectors per lane per pass for correct
+
+__device__ __forceinline__ float group_max(float v, int g) {
+  for (int o = g >> 1; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+__device__ __forceinline__ float group_sum(float v, int g) {
+  for (int o = g >> 1; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+template <class T, int VEC, bool CORRECT>
+__global__ void __launch_bounds__(kBlockThreads) merge_groups(const MergeArgs a, int shift, int vecs_per_row) {
+  extern __shared__ float group_weights[];  // merge: [blockDim.x >> shift][N]
+  const int g = 1 << shift;
+  const int lane = threadIdx.x & (g - 1);
+  const int64_t row = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) >> shift;
+  const bool active = row < a.B * a.H;  // inactive lanes still take part in the shuffles
+  const int64_t b = active ? row_batch(row, a.H) : 0, h = active ? row - b * a.H : 0;
+  const T* src = static_cast<const T*>(a.src) + (active ? row_at(a.src_rows, b, h) : 0);
+  T* dst = static_cast<T*>(a.dst) + (active ? row_at(a.dst_rows, b, h) : 0);
+  const int64_t vec_sd = static_cast<int64_t>(VEC) * a.src_sd, vec_dd = static_cast<int64_t>(VEC) * a.dst_sd;
+
+  float x[kGroupVecs][VEC];
+  float l_rank = -INFINITY;
+  if constexpr (CORRECT) {
+#pragma unroll
+    for (int i = 0; i < kGroupVecs; ++i) {
+      const int v = lane + i * g;
+      if (active && v < vecs_per_row) load_f32<T, VEC>(src + v * vec_sd, x[i]);
+    }
+    if (active) l_rank = partial_lse(a, a.rank, b, h);
+  }
+  const float l_own = active && lane < a.N ? partial_lse(a, lane, b, h) : -INFINITY;
+  float m = l_own;
+  for (int64_t r = lane + g; active && r < a.N; r += g) m = fmaxf(m, partial_lse(a, r, b, h));
+  m = group_max(m, g);
+  const bool empty = m == -INFINITY;  // every partial of the row is empty
+  float s = empty ? 0.0f : ex(l_own - m, a.base2);
+  for (int64_t r = lane + g; active && !empty && r < a.N; r += g) s += ex(partial_lse(a, r, b, h) - m, a.base2);
+  s = group_sum(s, g);
+  const float lse = empty ? -INFINITY : m + lg(s, a.base2);
+  if (active && lane == 0 && a.dst_lse && h >= a.lse_h_begin && h < a.lse_h_end)
+    store_float(a.dst_lse, a.dst_lse_dtype, row_at(a.dst_lse_rows, b, h - a.lse_h_begin), lse);
+  if (!active) return;  // no shuffles past this point
+
+  if constexpr (CORRECT) {
+    const float w = empty ? 0.0f : ex(l_rank - lse, a.base2);
+    const auto scale_store = [&](int64_t v, const float (&in)[VEC]) {
+      float y[VEC];
+#pragma unroll
+      for (int j = 0; j < VEC; ++j) y[j] = w == 0.0f ? 0.0f : w * in[j];  // exact zeros for empty shards
+      store_f32<T, VEC>(dst + v * vec_dd, y);
+    };
+#pragma unroll
+    for (int i = 0; i < kGroupVecs; ++i) {
+      const int v = lane + i * g;
+      if (v < vecs_per_row) scale_store(v, x[i]);
+    }
+    for (int64_t v = lane + kGroupVecs * g; v < vecs_per_row; v += g) {  // rows wider than one pass
+      load_f32<T, VEC>(src + v * vec_sd, x[0]);
+      scale_store(v, x[0]);
+    }
+  } else {
+    float* w = group_weights + static_cast<int64_t>(threadIdx.x >> shift) * a.N;
+    const float inv_s = empty ? 0.0f : 1.0f / s;
+    if (lane < a.N) w[lane] = empty ? 0.0f : ex(l_own - m, a.base2) * inv_s;
+    for (int64_t r = lane + g; r < a.N; r += g) w[r] = empty ? 0.0f : ex(partial_lse(a, r, b, h) - m, a.base2) * inv_s;
+    __syncwarp();
+    for (int64_t v = lane; v < vecs_per_row; v += g) {
+      float acc[VEC];
+#pragma unroll
+      for (int i = 0; i < VEC; ++i) acc[i] = 0.0f;
+#pragma unroll 4
+      for (int64_t r = 0; r < a.N; ++r) {
+        load_f32<T, VEC>(src + r * a.src_sn + v * vec_sd, x[0]);  // unconditional: loads stay in flight together
+        const float wr = w[r];
+#pragma unroll
+        for (int i = 0; i < VEC; ++i) acc[i] += wr == 0.0f ? 0.0f : wr * x[0][i];
+      }
+      store_f32<T, VEC>(dst + v * vec_dd, acc);
+    }
+  }
+}
+
 constexpr int kMaxStagedBytes = 16 * 1024;
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
@@ -250,10 +341,50 @@ bool vector_path_ok(const MergeArgs& a, size_t esize) {
          rows_ok(a.src_rows) && rows_ok(a.dst_rows) && (a.rank >= 0 || bytes_ok(a.src_sn));
 }
 
+// Launches merge_groups; false where it does not apply (merge with N too large for the
+// shared-memory weights of even one warp).
+template <class T>
+bool launch_groups(const MergeArgs& a, bool vec, cudaStream_t stream) {
+  constexpr int kVec = 16 / sizeof(T);
+  const bool correct = a.rank >= 0;
+  const int per_thread = vec ? kVec : 1;
+  const int64_t vecs_per_row = (a.D + per_thread - 1) / per_thread;
+  if (vecs_per_row > INT32_MAX / 64) return false;
+  // lanes per row: enough for the row in one pass (kGroupVecs vectors per lane for correct)
+  const int64_t want = correct ? (vecs_per_row + kGroupVecs - 1) / kGroupVecs : vecs_per_row;
+  int shift = 0;
+  while (shift < 5 && (int64_t{1} << shift) < want) ++shift;
+  const int64_t rows = a.B * a.H;
+  const int64_t total_threads = rows << shift;
+  // small grids: smaller blocks spread the rows over more SMs
+  int threads = total_threads >= int64_t{2} * 132 * kBlockThreads ? kBlockThreads : 128;
+  size_t smem = 0;
+  if (!correct) {
+    const int64_t row_bytes = a.N * static_cast<int64_t>(sizeof(float));
+    const int64_t rows_fit = kMaxStagedBytes / row_bytes;  // rows of weights per block
+    const int64_t max_threads = (rows_fit << shift) / 32 * 32;
+    if (max_threads < 32) return false;
+    threads = static_cast<int>(std::min<int64_t>(threads, max_threads));
+    smem = static_cast<size_t>((threads >> shift) * row_bytes);
+  }
+  const int64_t block_count = (total_threads + threads - 1) / threads;
+  if (block_count > INT32_MAX) throw Error("B * H", "fewer rows per call", std::to_string(rows));
+  const auto blocks = static_cast<unsigned>(block_count);
+  const int vpr = static_cast<int>(vecs_per_row);
+  if (vec && correct) merge_groups<T, kVec, true><<<blocks, threads, smem, stream>>>(a, shift, vpr);
+  else if (vec) merge_groups<T, kVec, false><<<blocks, threads, smem, stream>>>(a, shift, vpr);
+  else if (correct) merge_groups<T, 1, true><<<blocks, threads, smem, stream>>>(a, shift, vpr);
+  else merge_groups<T, 1, false><<<blocks, threads, smem, stream>>>(a, shift, vpr);
+  CPATTN_CHECK_LAUNCH();
+  return true;
+}
+
 template <class T>
 void launch(const MergeArgs& a, cudaStream_t stream) {
   constexpr int kVec = 16 / sizeof(T);
   const bool vec = vector_path_ok(a, sizeof(T));
+  static const bool legacy = std::getenv("CPATTN_CUDA_LEGACY") != nullptr;  // TEMPORARY: A/B on the device
+  if (!legacy && launch_groups<T>(a, vec, stream)) return;
   const int per_thread = vec ? kVec : 1;
   const int64_t chunks = std::max<int64_t>((a.D + per_thread - 1) / per_thread, 1);
   const int threads_per_row = static_cast<int>(std::min<int64_t>(chunks, vec ? 128 : kBlockThreads));

@@ -38,6 +38,13 @@ inline std::vector<MergeCase> merge_matrix() {
     c.base = LseBase::e, c.adv = Adversarial{}, c.adv.kv_lens = true, c.dtype = DType::bf16, c.seed = seed++;
     cases.push_back(c);
   }
+  // many partials: shared-memory weights for a few rows per warp, and past that the
+  // fallback kernel that recomputes them (CUDA)
+  for (auto [N, D, dt] : {std::tuple{300, 3, DType::f32}, {300, 128, DType::bf16}, {5000, 3, DType::f32}}) {
+    MergeCase c;
+    c.N = N, c.D = D, c.dtype = dt, c.B = 2, c.H = 3, c.adv = Adversarial::all(), c.seed = seed++;
+    cases.push_back(c);
+  }
   for (auto [B, H, D] : {std::tuple{0, 4, 8}, {3, 0, 8}, {3, 4, 0}, {0, 0, 0}}) {
     MergeCase c;
     c.B = B, c.H = H, c.D = D, c.N = 3, c.seed = seed++;

@@ -1,0 +1,79 @@
+"""Runs the seed's Triton kernels on the shapes of cpattn's own bench JSON files and writes one
+table with both: cpattn's time, GB/s, % of copy and error next to the seed's time for the same
+shape, in the same device call. Shapes the seed cannot run (N or D not a power of two: its
+kernel does not compile; merge: it has no such kernel) get a dash.
+
+  usage: PYTHONPATH=.peer python3 bench/seed_join.py OUT/bench_correct.json ... > table.md
+Needs torch + triton + a GPU and seed_triton_bench.py importable.
+"""
+import json
+import re
+import sys
+
+import torch
+
+import seed_triton_bench as seed
+
+
+def pow2(x):
+    return x > 0 and x & (x - 1) == 0
+
+
+def seed_correct_us(B, H, D, N):
+    out = torch.randn(B, H, D, device="cuda", dtype=torch.bfloat16)
+    lses = torch.randn(N, B, H, device="cuda") * 4
+    ctx = seed.CPTritonContext()
+    return seed.graph_time_ms(lambda: seed.correct_attn_out(out, lses, N - 1, ctx)) * 1e3
+
+
+def seed_pack_us(pack, B, L, F, T):
+    # same B, longest length and total as cpattn's row (lengths 1..L, one of them L)
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.randint(1, L + 1, (B,), generator=g)
+    lengths[0] = L
+    while int(lengths.sum()) != T and B > 1:  # nudge to the same token total
+        i = int(torch.randint(1, B, (1,), generator=g))
+        step = 1 if int(lengths.sum()) < T else -1
+        if 1 <= int(lengths[i]) + step <= L:
+            lengths[i] += step
+    lengths = lengths.cuda()
+    x = torch.randn(int(lengths.sum()), F, device="cuda", dtype=torch.bfloat16)
+    if pack:
+        fn = lambda: seed.pack_seq_triton(x, lengths)
+    else:
+        p = seed.pack_seq_triton(x, lengths)
+        fn = lambda: seed.unpack_seq_triton(p, lengths)
+    import triton
+    # the seed's pack/unpack read lengths.max()/sum() on the host: not capturable, so do_bench
+    return triton.testing.do_bench(fn, warmup=10, rep=100, return_mode="median") * 1e3
+
+
+def main(paths):
+    print("| op | shape | cpattn us | GB/s | % copy | max err | wrong | seed us | speed-up |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for path in paths:
+        doc = json.load(open(path))
+        for r in doc["rows"]:
+            if r.get("time_us") is None:
+                continue
+            shape, seed_us = r["shape"], None
+            m = re.match(r"B(\d+) H(\d+) D(\d+) N(\d+)", shape)
+            try:
+                if r["op"] == "correct" and m:
+                    B, H, D, N = map(int, m.groups())
+                    if pow2(N) and pow2(D) and r["bytes"] < 8e9:
+                        seed_us = seed_correct_us(B, H, D, N)
+                p = re.match(r"B(\d+) Lmax(\d+) F(\d+) tok(\d+)", shape)
+                if r["op"] in ("pack", "unpack") and p and r["bytes"] < 2e9:
+                    seed_us = seed_pack_us(r["op"] == "pack", *map(int, p.groups()))
+            except Exception as e:  # the seed failing on a shape is a result, not a crash
+                print(f"<!-- seed failed on {r['op']} {shape}: {str(e).splitlines()[0][:120]} -->")
+            torch.cuda.empty_cache()
+            s = "—" if seed_us is None else f"{seed_us:.2f}"
+            x = "—" if seed_us is None else f"{seed_us / r['time_us']:.2f}x"
+            print(f"| {r['op']} | {shape} | {r['time_us']:.2f} | {r['gbs']:.0f} | {r['pct_copy']:.0f}% | "
+                  f"{r['max_err']:.1e} | {r['wrong']} | {s} | {x} |", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
