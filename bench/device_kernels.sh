@@ -1,45 +1,55 @@
 #!/usr/bin/env bash
 # One device call for kernel work: build the CLI and the GPU tests (Release, sm_90), run the
-# GPU tests, compute-sanitizer racecheck on a small subset, the correct/merge sweeps, the
-# seed's kernels on the same shapes (bench/seed_join.py) and an ncu profile of decode calls.
-#   usage: OUT=/some/dir bash bench/device_kernels.sh [ab]   (ab: also time CPATTN_CUDA_LEGACY=1)
+# GPU tests, compute-sanitizer (memcheck, racecheck, initcheck, synccheck) on a subset, the
+# correct/merge sweeps, the seed's kernels on the same shapes (bench/seed_join.py) and an ncu
+# profile of decode calls.
+#   usage: OUT=/some/dir [VARIANT="-DNAME=VALUE ..."] bash bench/device_kernels.sh
+# VARIANT: CUDA flags of a second build of the CLI, timed against the first on the decode and
+# large shapes (an A/B of a tuning knob in one call).
 set -uo pipefail
 OUT=${OUT:-/tmp/cpattn-device}
 mkdir -p "$OUT"
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 PYTHONUNBUFFERED=1
 LOG="$OUT/log.txt"
-BUILD=build-device
 step() { echo; echo "=== $* ($(date +%T))" | tee -a "$LOG"; }
-step build
 cli11=()
 [ -d .deps/include/CLI ] && cli11=(-DCPATTN_CLI11_INCLUDE_DIR="$PWD/.deps/include")
-cmake -S . -B $BUILD -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DCPATTN_PYTHON=OFF "${cli11[@]}" >>"$LOG" 2>&1 &&
-  cmake --build $BUILD -j16 --target cpattn_cli test_cuda >>"$LOG" 2>&1 || { tail -60 "$LOG"; exit 1; }
+configure() {  # build dir, CUDA flags
+  cmake -S . -B "$1" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DCPATTN_PYTHON=OFF \
+    -DCMAKE_CUDA_FLAGS="$2" "${cli11[@]}" >>"$LOG" 2>&1
+}
+step build
+configure build-device "" && cmake --build build-device -j16 --target cpattn_cli test_cuda >>"$LOG" 2>&1 ||
+  { tail -60 "$LOG"; exit 1; }
+CLIS=(build-device/tools/cpattn/cpattn)
+if [ -n "${VARIANT:-}" ]; then
+  configure build-device-variant "$VARIANT" && cmake --build build-device-variant -j16 --target cpattn_cli >>"$LOG" 2>&1 &&
+    CLIS+=(build-device-variant/tools/cpattn/cpattn)
+fi
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader | tee -a "$LOG"
-CLI=$BUILD/tools/cpattn/cpattn
+CLI=${CLIS[0]}
+TESTS=build-device/tests/test_cuda
 step test_cuda
-$BUILD/tests/test_cuda >"$OUT/test_cuda.txt" 2>&1; echo "test_cuda rc=$?" | tee -a "$LOG"
+$TESTS >"$OUT/test_cuda.txt" 2>&1; echo "test_cuda rc=$?" | tee -a "$LOG"
 grep -E "PASSED|FAILED|SKIPPED" "$OUT/test_cuda.txt" | head -20 | tee -a "$LOG"
-step racecheck
-timeout 120 compute-sanitizer --tool racecheck --error-exitcode 9 $BUILD/tests/test_cuda \
-  --gtest_filter='Matrix/CudaMerge.*/1?:Matrix/CudaCorrect.*/2?:Matrix/CudaPack.*/1?:Matrix/CudaUnpack.*/2?:CudaGraph.*' >"$OUT/racecheck.txt" 2>&1
-echo "racecheck rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|PASSED|FAILED' "$OUT/racecheck.txt" | tr '\n' ' ')" | tee -a "$LOG"
-step decode-ab
-DEC=(-B 1 16 -H 32 -D 128 -N 2 4)
-for k in new legacy; do
-  [ "$k" = legacy ] && [ "${1:-}" != ab ] && continue
+step compute-sanitizer
+SUBSET='Matrix/CudaMerge.*/1?:Matrix/CudaCorrect.*/2?:Matrix/CudaPack.*/1?:Matrix/CudaUnpack.*/2?:CudaGraph.*'
+for tool in memcheck racecheck initcheck synccheck; do
+  timeout 150 compute-sanitizer --tool $tool --error-exitcode 9 $TESTS --gtest_filter="$SUBSET" >"$OUT/$tool.txt" 2>&1
+  echo "$tool rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|tests ran|PASSED|FAILED' "$OUT/$tool.txt" | tr '\n' ' ')" | tee -a "$LOG"
+done
+step decode-and-large
+for cli in "${CLIS[@]}"; do
   for op in correct merge; do
-    if [ $k = legacy ]; then export CPATTN_CUDA_LEGACY=1; else unset CPATTN_CUDA_LEGACY; fi
-    echo "--- $k $op" | tee -a "$LOG"
-    $CLI bench --op $op --device cuda -n 50 "${DEC[@]}" 2>&1 | tail -6 | tee -a "$LOG"
-    $CLI bench --op $op --device cuda -n 50 -B 1 64 2048 32768 -H 128 -D 512 -N 8 2>&1 | tail -6 | tee -a "$LOG"
-    $CLI bench --op $op --device cuda -n 50 -B 32768 -H 32 -D 128 -N 8 2>&1 | tail -3 | tee -a "$LOG"
+    echo "--- $cli $op" | tee -a "$LOG"
+    $cli bench --op $op --device cuda -n 50 -B 1 16 -H 32 -D 128 -N 2 4 2>&1 | tail -5 | tee -a "$LOG"
+    $cli bench --op $op --device cuda -n 50 -B 1 64 2048 -H 128 -D 512 -N 8 2>&1 | tail -3 | tee -a "$LOG"
+    $cli bench --op $op --device cuda -n 50 -B 32768 -H 32 -D 128 -N 8 2>&1 | tail -1 | tee -a "$LOG"
   done
 done
-unset CPATTN_CUDA_LEGACY
 step ncu
 timeout 60 ncu --clock-control none --kernel-name regex:merge --launch-count 4 \
-  --section SpeedOfLight --section LaunchStats --section WarpStateStats \
+  --section SpeedOfLight --section LaunchStats --section WarpStateStats --section InstructionStats \
   $CLI bench --op correct --device cuda -n 1 -w 0 -c 0 -B 1 -H 32 -D 128 -N 2 >"$OUT/ncu.txt" 2>&1
 echo "ncu rc=$?" | tee -a "$LOG"
 step sweep

@@ -19,25 +19,66 @@ template <> __device__ __forceinline__ float from_f32<float>(float v) { return v
 template <> __device__ __forceinline__ __half from_f32<__half>(float v) { return __float2half_rn(v); }
 template <> __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 
-// VEC consecutive elements; VEC * sizeof(T) is 16 on the vector path, sizeof(T) otherwise.
+// Raw 16-bit patterns of the half types.
+template <class T> __device__ __forceinline__ uint32_t bits16(T v);
+template <> __device__ __forceinline__ uint32_t bits16<__half>(__half v) { return __half_as_ushort(v); }
+template <> __device__ __forceinline__ uint32_t bits16<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat16_as_ushort(v); }
+template <class T> __device__ __forceinline__ float from_bits16(uint32_t b);
+template <> __device__ __forceinline__ float from_bits16<__half>(uint32_t b) {
+  return __half2float(__ushort_as_half(static_cast<unsigned short>(b)));
+}
+template <> __device__ __forceinline__ float from_bits16<__nv_bfloat16>(uint32_t b) { return __uint_as_float(b << 16); }
+
+// VEC consecutive elements: 16 bytes held as one uint4 on the vector path, one T on the
+// scalar path (VEC == 1). The vector path never copies T arrays: nvcc splits a copy of
+// __half / __nv_bfloat16 elements into one 2-byte access each, which caps in-place kernels
+// at two thirds of copy bandwidth. Stores go through __stwb (st.global.wb.v4, the default
+// cache policy): a plain uint4/float4 assignment here was also split, into 4-byte stores.
 template <class T, int VEC>
-struct alignas(sizeof(T) * VEC) Pack {
-  T v[VEC];
+struct Pack {
+  static_assert(sizeof(T) * VEC == 16, "the vector path moves 16 bytes");
+  uint4 w;
+  __device__ __forceinline__ float get(int i) const {  // i is a compile-time constant after unrolling
+    const uint32_t word = (&w.x)[i * static_cast<int>(sizeof(T)) / 4];
+    if constexpr (sizeof(T) == 4) {
+      return __uint_as_float(word);
+    } else {
+      return from_bits16<T>(i & 1 ? word >> 16 : word & 0xffffu);
+    }
+  }
+};
+template <class T>
+struct Pack<T, 1> {
+  T v;
+  __device__ __forceinline__ float get(int) const { return to_f32(v); }
 };
 
 template <class T, int VEC>
+__device__ __forceinline__ Pack<T, VEC> load_pack(const T* p) {
+  if constexpr (VEC == 1) {
+    return {*p};
+  } else {
+    return {*reinterpret_cast<const uint4*>(p)};
+  }
+}
+
+template <class T, int VEC>
 __device__ __forceinline__ void load_f32(const T* p, float (&out)[VEC]) {
-  const Pack<T, VEC> pk = *reinterpret_cast<const Pack<T, VEC>*>(p);
+  const Pack<T, VEC> pk = load_pack<T, VEC>(p);
 #pragma unroll
-  for (int i = 0; i < VEC; ++i) out[i] = to_f32(pk.v[i]);
+  for (int i = 0; i < VEC; ++i) out[i] = pk.get(i);
 }
 
 template <class T, int VEC>
 __device__ __forceinline__ void store_f32(T* p, const float (&in)[VEC]) {
-  Pack<T, VEC> pk;
-#pragma unroll
-  for (int i = 0; i < VEC; ++i) pk.v[i] = from_f32<T>(in[i]);
-  *reinterpret_cast<Pack<T, VEC>*>(p) = pk;
+  if constexpr (VEC == 1) {
+    *p = from_f32<T>(in[0]);
+  } else if constexpr (sizeof(T) == 4) {
+    __stwb(reinterpret_cast<float4*>(p), make_float4(in[0], in[1], in[2], in[3]));
+  } else {
+    const auto pair = [&](int i) { return bits16(from_f32<T>(in[2 * i])) | bits16(from_f32<T>(in[2 * i + 1])) << 16; };
+    __stwb(reinterpret_cast<uint4*>(p), make_uint4(pair(0), pair(1), pair(2), pair(3)));
+  }
 }
 
 __device__ __forceinline__ float load_float(const void* p, DType dt, int64_t off) {

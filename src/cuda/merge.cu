@@ -1,17 +1,21 @@
 // merge_attn_states / correct_attn_out on CUDA (also every data step of the cp_* functions).
 //
-// One row (b, h) per group of `threads_per_row` threads; each thread owns VEC consecutive
-// elements of D per step (VEC * sizeof(T) == 16 on the vector path, 1 on the scalar path
-// taken when D, a stride or a pointer is not 16-byte aligned). N is a runtime loop: no
-// recompilation per N. Weights are recomputed from the (L1-resident) lses instead of being
-// kept in a runtime-indexed array, which would spill to local memory.
+// One kernel: each row (b, h) is owned by a group of G = 2^shift lanes of one warp (G <= 32),
+// so a row's reductions are warp shuffles and nothing waits on a block barrier. Lane i owns
+// partials i, i+G, ... and vectors i, i+G, ... of D (VEC elements each: 16 bytes on the vector
+// path, one element on the scalar path taken when D, a stride or a pointer is not 16-byte
+// aligned). N is a runtime loop: no recompilation per N.
+//
+// Decode calls are latency-bound and large ones need many bytes in flight per SM, so the
+// instruction count per row matters: row indices use multiply-shift division (FastDiv),
+// offsets are computed once per row, and correct issues its data loads before any lse math.
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
 
 #include "../core/args.hpp"
+#include "../core/fast_div.hpp"
 #include "backend.hpp"
 #include "check.cuh"
 #include "elements.cuh"
@@ -19,318 +23,166 @@
 namespace cpattn::cuda {
 namespace {
 
+using detail::FastDiv;
 using detail::MergeArgs;
 using detail::RowMap;
 constexpr int kBlockThreads = 256;
+#ifndef CPATTN_CORRECT_VECS
+#define CPATTN_CORRECT_VECS 4
+#endif
+// vectors per lane in flight for correct, a tuning knob: on H100, B2048 H128 D512 N8 bf16
+// takes 264 us with 2 and 209 us (92% of copy) with 4
+constexpr int kCorrectVecs = CPATTN_CORRECT_VECS;
+#ifndef CPATTN_MERGE_VECS
+#define CPATTN_MERGE_VECS 2
+#endif
+constexpr int kMergeVecs = CPATTN_MERGE_VECS;  // vectors per lane per pass of merge (a tuning knob)
+constexpr int kMaxWeightBytes = 16 * 1024;  // shared memory for merge's staged weights per block
 
-// Heads and rows are < 2^31 (checked at launch): 32-bit divisions, which cost a few
-// instructions where a 64-bit one is a long subroutine on every thread's critical path.
-__device__ __forceinline__ int64_t row_at(const RowMap& m, int64_t b, int64_t h) {
-  const int64_t outer = static_cast<uint32_t>(h) / static_cast<uint32_t>(m.h_inner);
-  return b * m.sb + outer * m.s_outer + (h - outer * m.h_inner) * m.sh;
-}
-__device__ __forceinline__ int64_t row_batch(int64_t row, int64_t H) {
-  return static_cast<uint32_t>(row) / static_cast<uint32_t>(H);
-}
+enum class Mode {
+  correct,          // scale the rank's partial by its weight
+  merge_staged,     // sum of weighted partials, the row's weights staged in shared memory
+  merge_recompute,  // the same for N too large to stage: weights recomputed per vector
+};
 
-// sanitize(lse_r) with the kv_lens mask: NaN, +inf and empty partials become -inf.
-__device__ __forceinline__ float partial_lse(const MergeArgs& a, int64_t r, int64_t b, int64_t h) {
-  float l = load_float(a.lses, a.lse_dtype, r * a.lse_sn + b * a.lse_sb + h * a.lse_sh);
-  if (l != l || l == INFINITY) l = -INFINITY;
-  if (a.kv_lens && load_index(a.kv_lens, a.kv_dtype, r * a.kv_sn + b * a.kv_sb) == 0) l = -INFINITY;
-  return l;
+// Divisors of the row index math, built on the host.
+struct Divisors {
+  FastDiv heads;                       // row -> (b, h)
+  FastDiv src_inner, dst_inner, lse_inner;  // h -> (h / h_inner, h % h_inner) of each RowMap
+};
+
+__device__ __forceinline__ int64_t row_at(const RowMap& m, const FastDiv& inner, uint32_t b, uint32_t h) {
+  const uint32_t outer = inner.div(h);
+  return static_cast<int64_t>(b) * m.sb + static_cast<int64_t>(outer) * m.s_outer +
+         static_cast<int64_t>(h - outer * inner.divisor) * m.sh;
 }
 
 __device__ __forceinline__ float ex(float x, bool base2) { return base2 ? exp2f(x) : expf(x); }
 __device__ __forceinline__ float lg(float x, bool base2) { return base2 ? log2f(x) : logf(x); }
 
-// Weight of a partial with sanitised lse `l` in a row with merged lse `lse`.
-__device__ __forceinline__ float weight(float l, float lse, bool base2) {
-  return lse == -INFINITY ? 0.0f : ex(l - lse, base2);
-}
-
-template <class T, int VEC, bool CORRECT>
-__global__ void __launch_bounds__(kBlockThreads) merge_rows(const MergeArgs a, int threads_per_row, int rows_per_block) {
-  const int group = threadIdx.x / threads_per_row;
-  const int lane = threadIdx.x - group * threads_per_row;
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * rows_per_block + group;
-  if (group >= rows_per_block || row >= a.B * a.H) return;
-  const int64_t b = row_batch(row, a.H), h = row - b * a.H;
-  const T* src = static_cast<const T*>(a.src) + row_at(a.src_rows, b, h);
-  T* dst = static_cast<T*>(a.dst) + row_at(a.dst_rows, b, h);
-  const int64_t step = static_cast<int64_t>(threads_per_row) * VEC;
-  int64_t d = static_cast<int64_t>(lane) * VEC;
-
-  // correct: start the (usually only) data load before the lse arithmetic it does not need
-  float x[VEC];
-  if (CORRECT && d < a.D) load_f32<T, VEC>(src + d * a.src_sd, x);
-
-  float m = -INFINITY;
-  for (int64_t r = 0; r < a.N; ++r) m = fmaxf(m, partial_lse(a, r, b, h));
-  float lse = -INFINITY;
-  if (m != -INFINITY) {
-    float s = 0.0f;
-    for (int64_t r = 0; r < a.N; ++r) s += ex(partial_lse(a, r, b, h) - m, a.base2);
-    lse = m + lg(s, a.base2);
+// The row's partial lses, sanitised: NaN, +inf and kv_lens == 0 become -inf (empty).
+// Holds copies of the fields, not a reference to the kernel parameter (which would put the
+// parameter block on the stack).
+struct RowLses {
+  const void* lses;
+  int dtype;
+  int64_t off, sn;
+  const void* kv_lens;
+  int kv_dtype;
+  int64_t kv_off, kv_sn;
+  __device__ __forceinline__ float operator()(int64_t r) const {
+    float l = load_float(lses, static_cast<DType>(dtype), off + r * sn);
+    if (l != l || l == INFINITY) l = -INFINITY;
+    if (kv_lens && load_index(kv_lens, static_cast<DType>(kv_dtype), kv_off + r * kv_sn) == 0) l = -INFINITY;
+    return l;
   }
-  if (lane == 0 && a.dst_lse && h >= a.lse_h_begin && h < a.lse_h_end)
-    store_float(a.dst_lse, a.dst_lse_dtype, row_at(a.dst_lse_rows, b, h - a.lse_h_begin), lse);
-
-  if constexpr (CORRECT) {
-    const float w = weight(partial_lse(a, a.rank, b, h), lse, a.base2);
-    for (; d < a.D; d += step) {
-      float y[VEC];
-#pragma unroll
-      for (int i = 0; i < VEC; ++i) y[i] = w == 0.0f ? 0.0f : w * x[i];  // exact zeros for empty shards
-      store_f32<T, VEC>(dst + d * a.dst_sd, y);
-      if (d + step < a.D) load_f32<T, VEC>(src + (d + step) * a.src_sd, x);
-    }
-  } else {
-    for (; d < a.D; d += step) {
-      float acc[VEC];
-#pragma unroll
-      for (int i = 0; i < VEC; ++i) acc[i] = 0.0f;
-#pragma unroll 4
-      for (int64_t r = 0; r < a.N; ++r) {
-        // loads are unconditional (kept in flight together); the select drops empty partials
-        load_f32<T, VEC>(src + r * a.src_sn + d * a.src_sd, x);
-        const float w = weight(partial_lse(a, r, b, h), lse, a.base2);
-#pragma unroll
-        for (int i = 0; i < VEC; ++i) acc[i] += w == 0.0f ? 0.0f : w * x[i];
-      }
-      store_f32<T, VEC>(dst + d * a.dst_sd, acc);
-    }
-  }
-}
-
-// The fast path. The threads of a row first stage the N sanitised lses in shared memory
-// (each lse loaded once per row, each exp computed once per row, by the lane that owns it);
-// the data loop then only reads weights: N smem loads and N 16-byte global loads per step.
-// w_r = exp(l_r - m) / sum_j exp(l_j - m) = exp(l_r - lse).
-template <class T, int VEC, bool CORRECT>
-__global__ void __launch_bounds__(kBlockThreads)
-    merge_rows_staged(const MergeArgs a, int threads_per_row, int rows_per_block) {
-  extern __shared__ float staged[];  // [rows_per_block][N]: lse, then exp(lse - m)
-  const int group = threadIdx.x / threads_per_row;
-  const int lane = threadIdx.x - group * threads_per_row;
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * rows_per_block + group;
-  const bool active = group < rows_per_block && row < a.B * a.H;  // every thread reaches the barriers
-  const int64_t b = active ? row_batch(row, a.H) : 0, h = active ? row - b * a.H : 0;
-  float* e = staged + static_cast<int64_t>(min(group, rows_per_block - 1)) * a.N;
-  const T* src = static_cast<const T*>(a.src) + (active ? row_at(a.src_rows, b, h) : 0);
-  T* dst = static_cast<T*>(a.dst) + (active ? row_at(a.dst_rows, b, h) : 0);
-  const int64_t step = static_cast<int64_t>(threads_per_row) * VEC;
-  int64_t d = static_cast<int64_t>(lane) * VEC;
-
-  float x[VEC];
-  if (CORRECT && active && d < a.D) load_f32<T, VEC>(src + d * a.src_sd, x);  // in flight across the barriers
-
-  if (active && group < rows_per_block)
-    for (int64_t r = lane; r < a.N; r += threads_per_row) e[r] = partial_lse(a, r, b, h);
-  __syncthreads();
-  float m = -INFINITY;
-  if (active)
-    for (int64_t r = 0; r < a.N; ++r) m = fmaxf(m, e[r]);
-  __syncthreads();  // all reads of the raw lses are done before they become exps
-  if (active)
-    for (int64_t r = lane; r < a.N; r += threads_per_row)
-      e[r] = m == -INFINITY ? 0.0f : ex(e[r] - m, a.base2);
-  __syncthreads();
-  if (!active) return;
-  float s = 0.0f;
-  for (int64_t r = 0; r < a.N; ++r) s += e[r];  // same order in every thread: identical s
-  const float lse = m == -INFINITY ? -INFINITY : m + lg(s, a.base2);
-  const float inv_s = m == -INFINITY ? 0.0f : 1.0f / s;
-  if (lane == 0 && a.dst_lse && h >= a.lse_h_begin && h < a.lse_h_end)
-    store_float(a.dst_lse, a.dst_lse_dtype, row_at(a.dst_lse_rows, b, h - a.lse_h_begin), lse);
-
-  if constexpr (CORRECT) {
-    const float w = e[a.rank] * inv_s;
-    for (; d < a.D; d += step) {
-      float y[VEC];
-#pragma unroll
-      for (int i = 0; i < VEC; ++i) y[i] = w == 0.0f ? 0.0f : w * x[i];  // exact zeros for empty shards
-      store_f32<T, VEC>(dst + d * a.dst_sd, y);
-      if (d + step < a.D) load_f32<T, VEC>(src + (d + step) * a.src_sd, x);
-    }
-  } else {
-    for (; d < a.D; d += step) {
-      float acc[VEC];
-#pragma unroll
-      for (int i = 0; i < VEC; ++i) acc[i] = 0.0f;
-#pragma unroll 4
-      for (int64_t r = 0; r < a.N; ++r) {
-        load_f32<T, VEC>(src + r * a.src_sn + d * a.src_sd, x);  // unconditional: loads stay in flight together
-        const float w = e[r] * inv_s;
-#pragma unroll
-        for (int i = 0; i < VEC; ++i) acc[i] += w == 0.0f ? 0.0f : w * x[i];
-      }
-      store_f32<T, VEC>(dst + d * a.dst_sd, acc);
-    }
-  }
-}
-
-// correct_attn_out at copy bandwidth. correct moves one vector in and one out per 16 bytes,
-// so per-row groups leave too few bytes in flight while the lse arithmetic runs. Here a
-// block owns a tile of whole rows: every thread first issues its kVecsPerThread loads
-// (compile-time count, registers only), one thread per row computes that row's weight into
-// shared memory meanwhile, then every thread scales and stores.
-constexpr int kVecsPerThread = 4;
-
-template <class T, int VEC>
-__global__ void __launch_bounds__(kBlockThreads)
-    correct_tiles(const MergeArgs a, int vecs_per_row, int rows_per_block) {
-  __shared__ float weight[kBlockThreads * kVecsPerThread];
-  const int64_t rows = a.B * a.H;
-  const int64_t row0 = static_cast<int64_t>(blockIdx.x) * rows_per_block;
-  const int tile_vecs = rows_per_block * vecs_per_row;
-  float x[kVecsPerThread][VEC];
-  int64_t src_off[kVecsPerThread], dst_off[kVecsPerThread];
-  int local_row[kVecsPerThread];
-#pragma unroll
-  for (int i = 0; i < kVecsPerThread; ++i) {
-    const int v = threadIdx.x + i * static_cast<int>(blockDim.x);
-    local_row[i] = v / vecs_per_row;
-    const int64_t row = row0 + local_row[i];
-    if (v < tile_vecs && row < rows) {
-      const int64_t b = row_batch(row, a.H), h = row - b * a.H;
-      const int64_t d = static_cast<int64_t>(v - local_row[i] * vecs_per_row) * VEC;
-      src_off[i] = row_at(a.src_rows, b, h) + d * a.src_sd;
-      dst_off[i] = row_at(a.dst_rows, b, h) + d * a.dst_sd;
-      load_f32<T, VEC>(static_cast<const T*>(a.src) + src_off[i], x[i]);
-    } else {
-      local_row[i] = -1;
-    }
-  }
-  // the block's [rows, N] lse tile in one parallel round trip, while the data loads fly
-  extern __shared__ float lse_tile[];
-  const int rows_here = static_cast<int>(min(static_cast<int64_t>(rows_per_block), rows - row0));
-  const int tile_lses = rows_here * static_cast<int>(a.N);
-  for (int i = threadIdx.x; i < tile_lses; i += blockDim.x) {
-    const int lr = i / static_cast<int>(a.N);
-    const int64_t row = row0 + lr, b = row_batch(row, a.H), h = row - b * a.H;
-    lse_tile[i] = partial_lse(a, i - lr * a.N, b, h);
-  }
-  __syncthreads();
-  if (threadIdx.x < rows_here) {
-    const int64_t row = row0 + threadIdx.x, b = row_batch(row, a.H), h = row - b * a.H;
-    const float* l = lse_tile + static_cast<int64_t>(threadIdx.x) * a.N;
-    float m = -INFINITY;
-    for (int64_t r = 0; r < a.N; ++r) m = fmaxf(m, l[r]);
-    float w = 0.0f, lse = -INFINITY;
-    if (m != -INFINITY) {
-      float s = 0.0f;
-      for (int64_t r = 0; r < a.N; ++r) s += ex(l[r] - m, a.base2);
-      lse = m + lg(s, a.base2);
-      w = ex(l[a.rank] - lse, a.base2);
-    }
-    weight[threadIdx.x] = w;
-    if (a.dst_lse && h >= a.lse_h_begin && h < a.lse_h_end)
-      store_float(a.dst_lse, a.dst_lse_dtype, row_at(a.dst_lse_rows, b, h - a.lse_h_begin), lse);
-  }
-  __syncthreads();
-#pragma unroll
-  for (int i = 0; i < kVecsPerThread; ++i) {
-    if (local_row[i] < 0) continue;
-    const float w = weight[local_row[i]];
-    float y[VEC];
-#pragma unroll
-    for (int j = 0; j < VEC; ++j) y[j] = w == 0.0f ? 0.0f : w * x[i][j];  // exact zeros for empty shards
-    store_f32<T, VEC>(static_cast<T*>(a.dst) + dst_off[i], y);
-  }
-}
-
-// The main path: one row per group of G = 2^shift lanes of a warp (G <= 32), so the row's
-// reductions are warp shuffles and there is no block barrier. Lane i owns partials i, i+G, ...
-// (max, then sum of exps, both by xor butterflies: every lane ends with bitwise the same
-// value). correct issues its first V data loads before any lse arithmetic; merge stages the
-// row's N weights in this warp's shared memory (synchronised by __syncwarp only).
-constexpr int kGroupVecs = 2;  // vectors per lane per pass for correct
+};
 
 __device__ __forceinline__ float group_max(float v, int g) {
   for (int o = g >> 1; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
   return v;
 }
+// xor butterflies: every lane ends with bitwise the same sum (a + b == b + a exactly)
 __device__ __forceinline__ float group_sum(float v, int g) {
   for (int o = g >> 1; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
 }
 
-template <class T, int VEC, bool CORRECT>
-__global__ void __launch_bounds__(kBlockThreads) merge_groups(const MergeArgs a, int shift, int vecs_per_row) {
-  extern __shared__ float group_weights[];  // merge: [blockDim.x >> shift][N]
+// correct keeps its loaded vectors packed (16 bytes = 4 registers) until the weight is known
+template <class T, int VEC>
+__device__ __forceinline__ void scale_store(T* p, float w, const Pack<T, VEC>& x) {
+  float y[VEC];
+#pragma unroll
+  for (int j = 0; j < VEC; ++j) y[j] = w == 0.0f ? 0.0f : w * x.get(j);  // exact zeros for empty shards
+  store_f32<T, VEC>(p, y);
+}
+
+template <class T, int VEC, Mode M>
+__global__ void __launch_bounds__(kBlockThreads)
+    merge_groups(const MergeArgs a, const Divisors div, int shift, int vecs_per_row) {
+  extern __shared__ float staged_weights[];  // merge_staged: [blockDim.x >> shift][N]
   const int g = 1 << shift;
   const int lane = threadIdx.x & (g - 1);
   const int64_t row = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) >> shift;
   const bool active = row < a.B * a.H;  // inactive lanes still take part in the shuffles
-  const int64_t b = active ? row_batch(row, a.H) : 0, h = active ? row - b * a.H : 0;
-  const T* src = static_cast<const T*>(a.src) + (active ? row_at(a.src_rows, b, h) : 0);
-  T* dst = static_cast<T*>(a.dst) + (active ? row_at(a.dst_rows, b, h) : 0);
-  const int64_t vec_sd = static_cast<int64_t>(VEC) * a.src_sd, vec_dd = static_cast<int64_t>(VEC) * a.dst_sd;
+  const uint32_t row32 = active ? static_cast<uint32_t>(row) : 0;
+  const uint32_t b = div.heads.div(row32), h = row32 - b * div.heads.divisor;
+  const T* src = static_cast<const T*>(a.src) + row_at(a.src_rows, div.src_inner, b, h);
+  T* dst = static_cast<T*>(a.dst) + row_at(a.dst_rows, div.dst_inner, b, h);
+  const int64_t src_step = static_cast<int64_t>(VEC) * a.src_sd, dst_step = static_cast<int64_t>(VEC) * a.dst_sd;
+  const RowLses lses{a.lses,    static_cast<int>(a.lse_dtype), static_cast<int64_t>(b) * a.lse_sb + static_cast<int64_t>(h) * a.lse_sh,
+                     a.lse_sn,  a.kv_lens, static_cast<int>(a.kv_dtype), static_cast<int64_t>(b) * a.kv_sb, a.kv_sn};
 
-  float x[kGroupVecs][VEC];
+  using P = Pack<T, VEC>;
+  P raw[kCorrectVecs] = {};
   float l_rank = -INFINITY;
-  if constexpr (CORRECT) {
+  if constexpr (M == Mode::correct) {
 #pragma unroll
-    for (int i = 0; i < kGroupVecs; ++i) {
+    for (int i = 0; i < kCorrectVecs; ++i) {
       const int v = lane + i * g;
-      if (active && v < vecs_per_row) load_f32<T, VEC>(src + v * vec_sd, x[i]);
+      if (active && v < vecs_per_row) raw[i] = load_pack<T, VEC>(src + v * src_step);
     }
-    if (active) l_rank = partial_lse(a, a.rank, b, h);
+    if (active) l_rank = lses(a.rank);
   }
-  const float l_own = active && lane < a.N ? partial_lse(a, lane, b, h) : -INFINITY;
+  const float l_own = active && lane < a.N ? lses(lane) : -INFINITY;
   float m = l_own;
-  for (int64_t r = lane + g; active && r < a.N; r += g) m = fmaxf(m, partial_lse(a, r, b, h));
+  for (int64_t r = lane + g; active && r < a.N; r += g) m = fmaxf(m, lses(r));
   m = group_max(m, g);
   const bool empty = m == -INFINITY;  // every partial of the row is empty
-  float s = empty ? 0.0f : ex(l_own - m, a.base2);
-  for (int64_t r = lane + g; active && !empty && r < a.N; r += g) s += ex(partial_lse(a, r, b, h) - m, a.base2);
+  const float e_own = empty ? 0.0f : ex(l_own - m, a.base2);
+  float s = e_own;
+  for (int64_t r = lane + g; active && !empty && r < a.N; r += g) s += ex(lses(r) - m, a.base2);
   s = group_sum(s, g);
   const float lse = empty ? -INFINITY : m + lg(s, a.base2);
-  if (active && lane == 0 && a.dst_lse && h >= a.lse_h_begin && h < a.lse_h_end)
-    store_float(a.dst_lse, a.dst_lse_dtype, row_at(a.dst_lse_rows, b, h - a.lse_h_begin), lse);
+  const unsigned live = __ballot_sync(0xffffffffu, active);  // lanes that stay for __syncwarp
   if (!active) return;  // no shuffles past this point
+  if (lane == 0 && a.dst_lse && h >= a.lse_h_begin && h < a.lse_h_end)
+    store_float(a.dst_lse, a.dst_lse_dtype,
+                row_at(a.dst_lse_rows, div.lse_inner, b, h - static_cast<uint32_t>(a.lse_h_begin)), lse);
 
-  if constexpr (CORRECT) {
+  if constexpr (M == Mode::correct) {
     const float w = empty ? 0.0f : ex(l_rank - lse, a.base2);
-    const auto scale_store = [&](int64_t v, const float (&in)[VEC]) {
-      float y[VEC];
 #pragma unroll
-      for (int j = 0; j < VEC; ++j) y[j] = w == 0.0f ? 0.0f : w * in[j];  // exact zeros for empty shards
-      store_f32<T, VEC>(dst + v * vec_dd, y);
-    };
-#pragma unroll
-    for (int i = 0; i < kGroupVecs; ++i) {
+    for (int i = 0; i < kCorrectVecs; ++i) {
       const int v = lane + i * g;
-      if (v < vecs_per_row) scale_store(v, x[i]);
+      if (v < vecs_per_row) scale_store<T, VEC>(dst + v * dst_step, w, raw[i]);
     }
-    for (int64_t v = lane + kGroupVecs * g; v < vecs_per_row; v += g) {  // rows wider than one pass
-      load_f32<T, VEC>(src + v * vec_sd, x[0]);
-      scale_store(v, x[0]);
-    }
+    for (int v = lane + kCorrectVecs * g; v < vecs_per_row; v += g)  // rows wider than one pass
+      scale_store<T, VEC>(dst + v * dst_step, w, load_pack<T, VEC>(src + v * src_step));
   } else {
-    float* w = group_weights + static_cast<int64_t>(threadIdx.x >> shift) * a.N;
+    // w_r = exp(l_r - m) / s = exp(l_r - lse)
     const float inv_s = empty ? 0.0f : 1.0f / s;
-    if (lane < a.N) w[lane] = empty ? 0.0f : ex(l_own - m, a.base2) * inv_s;
-    for (int64_t r = lane + g; r < a.N; r += g) w[r] = empty ? 0.0f : ex(partial_lse(a, r, b, h) - m, a.base2) * inv_s;
-    __syncwarp();
-    for (int64_t v = lane; v < vecs_per_row; v += g) {
-      float acc[VEC];
-#pragma unroll
-      for (int i = 0; i < VEC; ++i) acc[i] = 0.0f;
+    float* w = staged_weights + static_cast<int64_t>(threadIdx.x >> shift) * a.N;
+    if constexpr (M == Mode::merge_staged) {
+      if (lane < a.N) w[lane] = e_own * inv_s;
+      for (int64_t r = lane + g; r < a.N; r += g) w[r] = empty ? 0.0f : ex(lses(r) - m, a.base2) * inv_s;
+      __syncwarp(live);  // a mask naming an exited lane is undefined
+    }
+    // kMergeVecs vectors per lane per pass: N * kMergeVecs loads in flight at small N
+    for (int v0 = lane; v0 < vecs_per_row; v0 += kMergeVecs * g) {
+      float acc[kMergeVecs][VEC] = {};
 #pragma unroll 4
       for (int64_t r = 0; r < a.N; ++r) {
-        load_f32<T, VEC>(src + r * a.src_sn + v * vec_sd, x[0]);  // unconditional: loads stay in flight together
-        const float wr = w[r];
+        Pack<T, VEC> x[kMergeVecs];
 #pragma unroll
-        for (int i = 0; i < VEC; ++i) acc[i] += wr == 0.0f ? 0.0f : wr * x[0][i];
+        for (int k = 0; k < kMergeVecs; ++k) {
+          const int v = v0 + k * g;
+          x[k] = v < vecs_per_row ? load_pack<T, VEC>(src + r * a.src_sn + v * src_step) : Pack<T, VEC>{};
+        }
+        float wr;
+        if constexpr (M == Mode::merge_staged) wr = w[r];
+        else wr = empty ? 0.0f : ex(lses(r) - m, a.base2) * inv_s;
+#pragma unroll
+        for (int k = 0; k < kMergeVecs; ++k)
+#pragma unroll
+          for (int i = 0; i < VEC; ++i) acc[k][i] += wr == 0.0f ? 0.0f : wr * x[k].get(i);
       }
-      store_f32<T, VEC>(dst + v * vec_dd, acc);
+#pragma unroll
+      for (int k = 0; k < kMergeVecs; ++k)
+        if (v0 + k * g < vecs_per_row) store_f32<T, VEC>(dst + (v0 + k * g) * dst_step, acc[k]);
     }
   }
 }
-
-constexpr int kMaxStagedBytes = 16 * 1024;
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
@@ -341,98 +193,59 @@ bool vector_path_ok(const MergeArgs& a, size_t esize) {
          rows_ok(a.src_rows) && rows_ok(a.dst_rows) && (a.rank >= 0 || bytes_ok(a.src_sn));
 }
 
-// Launches merge_groups; false where it does not apply (merge with N too large for the
-// shared-memory weights of even one warp).
-template <class T>
-bool launch_groups(const MergeArgs& a, bool vec, cudaStream_t stream) {
-  constexpr int kVec = 16 / sizeof(T);
-  const bool correct = a.rank >= 0;
-  const int per_thread = vec ? kVec : 1;
-  const int64_t vecs_per_row = (a.D + per_thread - 1) / per_thread;
-  if (vecs_per_row > INT32_MAX / 64) return false;
-  // lanes per row: enough for the row in one pass (kGroupVecs vectors per lane for correct)
-  const int64_t want = correct ? (vecs_per_row + kGroupVecs - 1) / kGroupVecs : vecs_per_row;
-  int shift = 0;
-  while (shift < 5 && (int64_t{1} << shift) < want) ++shift;
-  const int64_t rows = a.B * a.H;
-  const int64_t total_threads = rows << shift;
-  // small grids: smaller blocks spread the rows over more SMs
-  int threads = total_threads >= int64_t{2} * 132 * kBlockThreads ? kBlockThreads : 128;
-  size_t smem = 0;
-  if (!correct) {
-    const int64_t row_bytes = a.N * static_cast<int64_t>(sizeof(float));
-    const int64_t rows_fit = kMaxStagedBytes / row_bytes;  // rows of weights per block
-    const int64_t max_threads = (rows_fit << shift) / 32 * 32;
-    if (max_threads < 32) return false;
-    threads = static_cast<int>(std::min<int64_t>(threads, max_threads));
-    smem = static_cast<size_t>((threads >> shift) * row_bytes);
+template <class T, int VEC>
+void launch_mode(Mode mode, unsigned blocks, int threads, size_t smem, cudaStream_t stream, const MergeArgs& a,
+                 const Divisors& div, int shift, int vecs_per_row) {
+  switch (mode) {
+    case Mode::correct:
+      merge_groups<T, VEC, Mode::correct><<<blocks, threads, smem, stream>>>(a, div, shift, vecs_per_row);
+      break;
+    case Mode::merge_staged:
+      merge_groups<T, VEC, Mode::merge_staged><<<blocks, threads, smem, stream>>>(a, div, shift, vecs_per_row);
+      break;
+    case Mode::merge_recompute:
+      merge_groups<T, VEC, Mode::merge_recompute><<<blocks, threads, smem, stream>>>(a, div, shift, vecs_per_row);
+      break;
   }
-  const int64_t block_count = (total_threads + threads - 1) / threads;
-  if (block_count > INT32_MAX) throw Error("B * H", "fewer rows per call", std::to_string(rows));
-  const auto blocks = static_cast<unsigned>(block_count);
-  const int vpr = static_cast<int>(vecs_per_row);
-  if (vec && correct) merge_groups<T, kVec, true><<<blocks, threads, smem, stream>>>(a, shift, vpr);
-  else if (vec) merge_groups<T, kVec, false><<<blocks, threads, smem, stream>>>(a, shift, vpr);
-  else if (correct) merge_groups<T, 1, true><<<blocks, threads, smem, stream>>>(a, shift, vpr);
-  else merge_groups<T, 1, false><<<blocks, threads, smem, stream>>>(a, shift, vpr);
-  CPATTN_CHECK_LAUNCH();
-  return true;
 }
 
 template <class T>
 void launch(const MergeArgs& a, cudaStream_t stream) {
   constexpr int kVec = 16 / sizeof(T);
   const bool vec = vector_path_ok(a, sizeof(T));
-  static const bool legacy = std::getenv("CPATTN_CUDA_LEGACY") != nullptr;  // TEMPORARY: A/B on the device
-  if (!legacy && launch_groups<T>(a, vec, stream)) return;
-  const int per_thread = vec ? kVec : 1;
-  const int64_t chunks = std::max<int64_t>((a.D + per_thread - 1) / per_thread, 1);
-  const int threads_per_row = static_cast<int>(std::min<int64_t>(chunks, vec ? 128 : kBlockThreads));
-  const int64_t rows = a.B * a.H;
   const bool correct = a.rank >= 0;
-  // correct, rows of at most one tile: the streaming tile kernel
-  const int64_t vecs_per_row = (a.D + per_thread - 1) / per_thread;
-  const int tile_rows = static_cast<int>(
-      std::min<int64_t>(std::max<int64_t>(kBlockThreads * kVecsPerThread / std::max<int64_t>(vecs_per_row, 1), 1), kBlockThreads));
-  if (correct && a.D > 0 && vecs_per_row <= kBlockThreads * kVecsPerThread &&
-      tile_rows * a.N * static_cast<int64_t>(sizeof(float)) <= kMaxStagedBytes * 2) {
-    const int rows_per_block = tile_rows;
-    const size_t smem = static_cast<size_t>(rows_per_block) * static_cast<size_t>(a.N) * sizeof(float);
-    const int64_t block_count = (rows + rows_per_block - 1) / rows_per_block;
-    if (block_count > INT32_MAX) throw Error("B * H", "fewer rows per call", std::to_string(rows));
-    const int used = static_cast<int>(std::min<int64_t>(rows_per_block * vecs_per_row, kBlockThreads * kVecsPerThread));
-    const int threads = std::max(std::min(kBlockThreads, (used + kVecsPerThread - 1) / kVecsPerThread), rows_per_block);
-    if (vec) correct_tiles<T, kVec><<<static_cast<unsigned>(block_count), threads, smem, stream>>>(a, static_cast<int>(vecs_per_row), rows_per_block);
-    else correct_tiles<T, 1><<<static_cast<unsigned>(block_count), threads, smem, stream>>>(a, static_cast<int>(vecs_per_row), rows_per_block);
-    CPATTN_CHECK_LAUNCH();
-    return;
+  const int64_t vecs_per_row = (a.D + (vec ? kVec : 1) - 1) / (vec ? kVec : 1);
+  if (vecs_per_row > INT32_MAX / 64) throw Error("D", "at most 2^25 elements per row on CUDA", std::to_string(a.D));
+  // lanes per row: enough for the row in one pass
+  const int per_lane = correct ? kCorrectVecs : kMergeVecs;
+  const int64_t want = (vecs_per_row + per_lane - 1) / per_lane;
+  int shift = 0;
+  while (shift < 5 && (int64_t{1} << shift) < want) ++shift;
+  const int64_t rows = a.B * a.H;
+  const int64_t total_threads = rows << shift;
+  // small grids: smaller blocks spread the rows over more SMs
+  int threads = total_threads >= int64_t{2} * 132 * kBlockThreads ? kBlockThreads : 128;
+  Mode mode = Mode::correct;
+  size_t smem = 0;
+  if (!correct) {
+    const int64_t row_bytes = a.N * static_cast<int64_t>(sizeof(float));
+    const int64_t max_threads = ((kMaxWeightBytes / row_bytes) << shift) / 32 * 32;
+    if (max_threads >= 32) {
+      mode = Mode::merge_staged;
+      threads = static_cast<int>(std::min<int64_t>(threads, max_threads));
+      smem = static_cast<size_t>((threads >> shift) * row_bytes);
+    } else {
+      mode = Mode::merge_recompute;
+    }
   }
-  int rows_per_block = std::max(1, kBlockThreads / threads_per_row);
-  // staged weights need rows_per_block * N floats of shared memory; huge N falls back to
-  // recomputing the weights in every thread
-  const bool staged = a.N * static_cast<int64_t>(sizeof(float)) <= kMaxStagedBytes;
-  if (staged)
-    rows_per_block = static_cast<int>(std::min<int64_t>(rows_per_block, kMaxStagedBytes / (a.N * sizeof(float)) ));
-  rows_per_block = static_cast<int>(std::max<int64_t>(std::min<int64_t>(rows_per_block, rows), 1));
-  const int64_t block_count = (rows + rows_per_block - 1) / rows_per_block;
-  if (block_count > INT32_MAX)
-    throw Error("B * H", "at most " + std::to_string(int64_t{INT32_MAX} * rows_per_block) + " rows per call",
-                std::to_string(rows));
+  const int64_t block_count = (total_threads + threads - 1) / threads;
+  const auto u32 = [](int64_t v) { return static_cast<uint32_t>(v); };
+  Divisors div{FastDiv(u32(a.H)), FastDiv(u32(a.src_rows.h_inner)), FastDiv(u32(a.dst_rows.h_inner)),
+               FastDiv(u32(a.dst_lse ? a.dst_lse_rows.h_inner : 1))};
   const auto blocks = static_cast<unsigned>(block_count);
-  const auto threads = static_cast<unsigned>(rows_per_block * threads_per_row);
-  if (staged && a.N > 0) {
-    const size_t smem = static_cast<size_t>(rows_per_block) * static_cast<size_t>(a.N) * sizeof(float);
-    if (vec && correct) merge_rows_staged<T, kVec, true><<<blocks, threads, smem, stream>>>(a, threads_per_row, rows_per_block);
-    else if (vec) merge_rows_staged<T, kVec, false><<<blocks, threads, smem, stream>>>(a, threads_per_row, rows_per_block);
-    else if (correct) merge_rows_staged<T, 1, true><<<blocks, threads, smem, stream>>>(a, threads_per_row, rows_per_block);
-    else merge_rows_staged<T, 1, false><<<blocks, threads, smem, stream>>>(a, threads_per_row, rows_per_block);
-    CPATTN_CHECK_LAUNCH();
-    return;
-  }
-  if (vec && correct) merge_rows<T, kVec, true><<<blocks, threads, 0, stream>>>(a, threads_per_row, rows_per_block);
-  else if (vec) merge_rows<T, kVec, false><<<blocks, threads, 0, stream>>>(a, threads_per_row, rows_per_block);
-  else if (correct) merge_rows<T, 1, true><<<blocks, threads, 0, stream>>>(a, threads_per_row, rows_per_block);
-  else merge_rows<T, 1, false><<<blocks, threads, 0, stream>>>(a, threads_per_row, rows_per_block);
+  const int vpr = static_cast<int>(vecs_per_row);
+  if (vec) launch_mode<T, kVec>(mode, blocks, threads, smem, stream, a, div, shift, vpr);
+  else launch_mode<T, 1>(mode, blocks, threads, smem, stream, a, div, shift, vpr);
   CPATTN_CHECK_LAUNCH();
 }
 
@@ -440,6 +253,7 @@ void launch(const MergeArgs& a, cudaStream_t stream) {
 
 void merge(const MergeArgs& a, Stream stream) {
   if (a.B == 0 || a.H == 0) return;
+  // rows and heads index through 32-bit FastDiv: both < 2^31
   if (a.B * a.H > INT32_MAX)
     throw Error("B * H", "at most 2^31 - 1 rows (b, h) per call on CUDA", std::to_string(a.B * a.H));
   switch (a.dtype) {
