@@ -24,8 +24,7 @@ def prepare(x):
 def empty(like, shape, dtype=None):
     k = kind(like)
     if k == "torch":
-        import torch
-        return torch.empty(tuple(shape), dtype=dtype or like.dtype, device=like.device)
+        return like.new_empty(tuple(shape), dtype=dtype or like.dtype)
     if k == "cupy":
         import cupy
         with cupy.cuda.Device(like.device.id):
@@ -43,14 +42,27 @@ def float32_like(like):
     return numpy.float32
 
 
+def _torch_raw_stream():
+    """torch's current-stream pointer for a device index, without building a Stream object
+    (torch._C._cuda_getCurrentRawStream, as Triton uses; the public API where it is absent)."""
+    import torch
+    raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+    return raw if raw is not None else lambda index: torch.cuda.current_stream(index).cuda_stream
+
+
+_raw_stream = None
+
+
 def stream_of(x):
     """The caller's current stream for a CUDA array (0 for CPU arrays)."""
+    global _raw_stream
     k = kind(x)
     if k == "torch":
         if not x.is_cuda:
             return 0
-        import torch
-        return torch.cuda.current_stream(x.device).cuda_stream
+        if _raw_stream is None:
+            _raw_stream = _torch_raw_stream()
+        return _raw_stream(x.get_device())
     if k == "cupy":
         import cupy
         return cupy.cuda.get_current_stream().ptr

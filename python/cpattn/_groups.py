@@ -1,6 +1,7 @@
 """cp_group adapters: a vLLM-style group (duck-typed: world_size, rank_in_group,
 all_gather(t, dim), reduce_scatter(t, dim), all_reduce(t)) is used as it is; a
-torch.distributed ProcessGroup is wrapped. vLLM is never imported."""
+torch.distributed ProcessGroup and an mpi4py communicator are wrapped. vLLM is never imported."""
+from ._arrays import kind
 
 
 class TorchDistributedGroup:
@@ -30,6 +31,65 @@ class TorchDistributedGroup:
         return t
 
 
+def _to_host(t, for_sum):
+    """(numpy array, back) for any array kind. Sums run in float32 (float64 stays float64);
+    gathers move the raw bytes, so bf16 and fp8 need no numpy dtype."""
+    import numpy as np
+    k = kind(t)
+    if k == "numpy":
+        x = t.astype(np.float32) if for_sum and t.dtype != np.float64 else t
+        return np.ascontiguousarray(x), lambda r: r.astype(t.dtype, copy=False)
+    if k == "cupy":
+        import cupy
+        x = cupy.asnumpy(t)
+        x = x.astype(np.float32) if for_sum and x.dtype != np.float64 else x
+        return np.ascontiguousarray(x), lambda r: cupy.asarray(r.astype(t.dtype, copy=False))
+    import torch
+    src = t.detach()
+    if for_sum:
+        x = src.double() if src.dtype == torch.float64 else src.float()
+        return x.cpu().contiguous().numpy(), lambda r: torch.from_numpy(r).to(device=t.device, dtype=t.dtype)
+    width = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[src.element_size()]
+    x = src.contiguous().view(width).cpu().numpy()
+    return x, lambda r: torch.from_numpy(r).view(t.dtype).to(t.device)
+
+
+class MpiGroup:
+    """An mpi4py communicator as a cp_group. Data goes through host memory (numpy buffers), so
+    it works for every array kind on any MPI; for CUDA tensors at speed use NCCL (the C++ API
+    or a torch.distributed NCCL group)."""
+
+    def __init__(self, comm):
+        self._comm = comm
+        self.world_size = comm.Get_size()
+        self.rank_in_group = comm.Get_rank()
+
+    def all_gather(self, t, dim=0):
+        import numpy as np
+        from mpi4py import MPI
+        x, back = _to_host(t, for_sum=False)
+        parts = np.empty((self.world_size,) + x.shape, x.dtype)
+        self._comm.Allgather([x.reshape(-1).view(np.uint8), MPI.BYTE], [parts.reshape(-1).view(np.uint8), MPI.BYTE])
+        return back(np.concatenate(list(parts), axis=dim))
+
+    def _sum(self, t):
+        import numpy as np
+        from mpi4py import MPI
+        x, back = _to_host(t, for_sum=True)
+        total = np.empty_like(x)
+        self._comm.Allreduce(x, total, op=MPI.SUM)
+        return total, back
+
+    def reduce_scatter(self, t, dim=0):
+        import numpy as np
+        total, back = self._sum(t)
+        return back(np.ascontiguousarray(np.split(total, self.world_size, axis=dim)[self.rank_in_group]))
+
+    def all_reduce(self, t):
+        total, back = self._sum(t)
+        return back(total)
+
+
 def as_group(g):
     if all(hasattr(g, a) for a in ("world_size", "rank_in_group", "all_gather", "reduce_scatter")):
         return g
@@ -39,5 +99,8 @@ def as_group(g):
             return TorchDistributedGroup(g)
     except ImportError:
         pass
+    if type(g).__module__.startswith("mpi4py") and hasattr(g, "Allgather"):
+        return MpiGroup(g)
     raise TypeError("cpattn: invalid cp_group: expected a vLLM-style group (world_size, rank_in_group, "
-                    f"all_gather, reduce_scatter) or a torch.distributed ProcessGroup, got {type(g).__name__}")
+                    "all_gather, reduce_scatter), a torch.distributed ProcessGroup or an mpi4py communicator, "
+                    f"got {type(g).__name__}")

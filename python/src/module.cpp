@@ -9,6 +9,8 @@
 #include <map>
 #include <optional>
 #include <tuple>
+#include <utility>
+#include <vector>
 
 #include "cpattn/config.hpp"
 #include "cpattn/cpattn.hpp"
@@ -17,7 +19,7 @@ namespace nb = nanobind;
 using cpattn::DType;
 using cpattn::TensorView;
 using Array = nb::ndarray<>;
-using OptArray = std::optional<nb::ndarray<>>;
+using Obj = nb::handle;  // a torch tensor or any DLPack array
 
 namespace {
 
@@ -44,7 +46,7 @@ DType to_dtype(const Array& a, const char* name) {
                            .c_str());
 }
 
-TensorView view(const Array& a, const char* name) {
+TensorView dlpack_view(const Array& a, const char* name) {
   cpattn::Device device;
   if (a.device_type() == nb::device::cuda::value) device = cpattn::Device::cuda(a.device_id());
   else if (a.device_type() != nb::device::cpu::value)
@@ -56,6 +58,68 @@ TensorView view(const Array& a, const char* name) {
   for (size_t i = 0; i < a.ndim(); ++i) shape[i] = static_cast<int64_t>(a.shape(i)), strides[i] = a.stride(i);
   return TensorView(a.data(), to_dtype(a, name), std::span<const int64_t>(shape, a.ndim()),
                     std::span<const int64_t>(strides, a.ndim()), device);
+}
+
+std::string py_str(nb::handle h) { return nb::str(h).c_str(); }
+
+// torch tensors are read directly (data_ptr, shape, stride, dtype, device): torch's
+// __dlpack__ costs several microseconds per tensor, most of a decode step's host budget.
+struct TorchTypes {
+  nb::object tensor;                     // torch.Tensor, or None while torch is not imported
+  std::vector<std::pair<nb::object, DType>> dtypes;
+};
+
+const TorchTypes& torch_types() {
+  static TorchTypes& t = *new TorchTypes;  // never destroyed: it holds Python objects past finalisation
+  if (!t.tensor.is_valid() || t.tensor.is_none()) {
+    nb::object modules = nb::module_::import_("sys").attr("modules");
+    if (!nb::bool_(modules.attr("__contains__")("torch"))) return t;  // never import torch ourselves
+    nb::object torch = modules["torch"];
+    t.tensor = torch.attr("Tensor");
+    const std::pair<const char*, DType> names[] = {
+        {"float64", DType::f64}, {"float32", DType::f32}, {"float16", DType::f16},  {"bfloat16", DType::bf16},
+        {"int64", DType::i64},   {"int32", DType::i32},   {"int16", DType::i16},    {"int8", DType::i8},
+        {"uint8", DType::u8},    {"bool", DType::u8},     {"float8_e4m3fn", DType::fp8_e4m3}, {"float8_e5m2", DType::fp8_e5m2}};
+    for (const auto& [name, dtype] : names)
+      if (nb::hasattr(torch, name)) t.dtypes.emplace_back(torch.attr(name), dtype);
+  }
+  return t;
+}
+
+TensorView torch_view(nb::handle x, const TorchTypes& torch, const char* name) {
+  const nb::object dtype_obj = x.attr("dtype");
+  const DType* dtype = nullptr;
+  for (const auto& [obj, dt] : torch.dtypes)
+    if (obj.is(dtype_obj)) dtype = &dt;
+  if (!dtype)
+    throw nb::type_error((std::string("cpattn: invalid ") + name + ": expected a tensor of dtype float64/float32/"
+                          "float16/bfloat16/float8/int64/int32/int16/int8/uint8, got " +
+                          py_str(dtype_obj)).c_str());
+  cpattn::Device device;
+  if (nb::cast<bool>(x.attr("is_cuda"))) device = cpattn::Device::cuda(nb::cast<int>(x.attr("get_device")()));
+  else if (!nb::cast<bool>(x.attr("is_cpu")))
+    throw nb::type_error((std::string("cpattn: invalid ") + name + ": expected a CPU or CUDA tensor, got device " +
+                          py_str(x.attr("device"))).c_str());
+  const nb::tuple shape(x.attr("shape")), stride(x.attr("stride")());
+  const size_t ndim = nb::len(shape);
+  if (ndim > static_cast<size_t>(cpattn::kMaxDims))
+    throw nb::value_error((std::string("cpattn: invalid ") + name + ": expected at most 8 dims").c_str());
+  int64_t sizes[cpattn::kMaxDims], strides[cpattn::kMaxDims];
+  for (size_t i = 0; i < ndim; ++i) sizes[i] = nb::cast<int64_t>(shape[i]), strides[i] = nb::cast<int64_t>(stride[i]);
+  const auto data = nb::cast<uintptr_t>(x.attr("data_ptr")());
+  return TensorView(reinterpret_cast<void*>(data), *dtype, std::span<const int64_t>(sizes, ndim),
+                    std::span<const int64_t>(strides, ndim), device);
+}
+
+TensorView view(nb::handle x, const char* name) {
+  const TorchTypes& torch = torch_types();
+  if (torch.tensor.is_valid() && !torch.tensor.is_none() && nb::isinstance(x, torch.tensor))
+    return torch_view(x, torch, name);
+  Array a;
+  if (!nb::try_cast(x, a))
+    throw nb::type_error((std::string("cpattn: invalid ") + name + ": expected a torch tensor or a DLPack array "
+                          "(numpy, cupy ...), got " + py_str(x.type().attr("__name__"))).c_str());
+  return dlpack_view(a, name);
 }
 
 // One Context per (device, stream) and thread: workspaces are reused across calls.
@@ -76,29 +140,27 @@ cpattn::Context* context(cpattn::Device device, uintptr_t stream) {
   return &it->second;
 }
 
-void merge(const Array& outs, const Array& lses, const Array& out, const OptArray& out_lse, bool base2,
-           const OptArray& kv_lens, uintptr_t stream) {
+void merge(Obj outs, Obj lses, Obj out, Obj out_lse, bool base2, Obj kv_lens, uintptr_t stream) {
   const TensorView o = view(outs, "outs"), l = view(lses, "lses"), r = view(out, "out");
   std::optional<TensorView> ol, kv;
-  if (out_lse) ol = view(*out_lse, "out_lse");
-  if (kv_lens) kv = view(*kv_lens, "kv_lens");
+  if (!out_lse.is_none()) ol = view(out_lse, "out_lse");
+  if (!kv_lens.is_none()) kv = view(kv_lens, "kv_lens");
   const cpattn::MergeOptions opt = merge_options(base2, kv);
   nb::gil_scoped_release release;
   cpattn::merge_attn_states(o, l, r, ol ? &*ol : nullptr, opt, context(o.device, stream));
 }
 
-void correct(const Array& out, const Array& lses, int64_t rank, const Array& new_out, const OptArray& out_lse,
-             bool base2, const OptArray& kv_lens, uintptr_t stream) {
+void correct(Obj out, Obj lses, int64_t rank, Obj new_out, Obj out_lse, bool base2, Obj kv_lens, uintptr_t stream) {
   const TensorView o = view(out, "out"), l = view(lses, "lses"), n = view(new_out, "new_out");
   std::optional<TensorView> ol, kv;
-  if (out_lse) ol = view(*out_lse, "out_lse");
-  if (kv_lens) kv = view(*kv_lens, "kv_lens");
+  if (!out_lse.is_none()) ol = view(out_lse, "out_lse");
+  if (!kv_lens.is_none()) kv = view(kv_lens, "kv_lens");
   const cpattn::MergeOptions opt = merge_options(base2, kv);
   nb::gil_scoped_release release;
   cpattn::correct_attn_out(o, l, rank, n, ol ? &*ol : nullptr, opt, context(o.device, stream));
 }
 
-void pack(const Array& x, const Array& lengths, const Array& out, double pad_value, bool cu, uintptr_t stream) {
+void pack(Obj x, Obj lengths, Obj out, double pad_value, bool cu, uintptr_t stream) {
   const TensorView xv = view(x, "x"), lv = view(lengths, cu ? "cu_seqlens" : "lengths"), ov = view(out, "out");
   cpattn::PackOptions opt;
   opt.pad_value = pad_value;
@@ -107,7 +169,7 @@ void pack(const Array& x, const Array& lengths, const Array& out, double pad_val
   cpattn::pack_seq(xv, lv, ov, opt, context(xv.device, stream));
 }
 
-void unpack(const Array& packed, const Array& lengths, const Array& out, bool cu, uintptr_t stream) {
+void unpack(Obj packed, Obj lengths, Obj out, bool cu, uintptr_t stream) {
   const TensorView pv = view(packed, "packed"), lv = view(lengths, cu ? "cu_seqlens" : "lengths"), ov = view(out, "out");
   cpattn::PackOptions opt;
   opt.cu_seqlens = cu;
@@ -115,7 +177,7 @@ void unpack(const Array& packed, const Array& lengths, const Array& out, bool cu
   cpattn::unpack_seq(pv, lv, ov, opt, context(pv.device, stream));
 }
 
-std::tuple<int64_t, int64_t, int64_t> stats(const Array& lengths, bool cu, uintptr_t stream) {
+std::tuple<int64_t, int64_t, int64_t> stats(Obj lengths, bool cu, uintptr_t stream) {
   const TensorView lv = view(lengths, cu ? "cu_seqlens" : "lengths");
   nb::gil_scoped_release release;
   const auto s = cpattn::seq_length_stats(lv, cu, context(lv.device, stream));

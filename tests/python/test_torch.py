@@ -46,6 +46,14 @@ def test_requires_grad_inputs_do_not_crash(device):
     assert merged.shape == (4, 2, 8) and not merged.requires_grad
 
 
+def test_unsupported_tensor_device_and_dtype_raise_type_error():
+    lses = torch.zeros(2, 3, 4)
+    with pytest.raises(TypeError, match="out: expected a CPU or CUDA tensor"):
+        cpattn.correct_attn_out(torch.empty(3, 4, 8, device="meta"), lses, 0)
+    with pytest.raises(TypeError, match="out: expected a tensor of dtype"):
+        cpattn.correct_attn_out(torch.zeros(3, 4, 8, dtype=torch.complex64), lses, 0)
+
+
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=cuda)])
 def test_pack_unpack(device):
     lengths = torch.tensor([3, 0, 5, 1], device=device)

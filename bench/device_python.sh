@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# One device call for the Python package: build cpattn._C (Release, sm_90) into the build
+# tree, run the whole pytest suite with CUDA torch and cupy present (CUDA tests, opcheck,
+# torch.compile, graph capture, gloo, mpi4py, cupy), then bench/python_vs_seed.py (equal
+# results, kernel time and host time per call next to the seed's Triton functions).
+#   usage: OUT=/some/dir bash bench/device_python.sh
+set -uo pipefail
+OUT=${OUT:-/tmp/cpattn-device}
+mkdir -p "$OUT"
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 PYTHONUNBUFFERED=1
+LOG="$OUT/python_log.txt"
+step() { echo; echo "=== $* ($(date +%T))" | tee -a "$LOG"; }
+step build
+cli11=()
+[ -d .deps/include/CLI ] && cli11=(-DCPATTN_CLI11_INCLUDE_DIR="$PWD/.deps/include")
+cmake -S . -B build-py -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DCPATTN_PYTHON=ON \
+  -DPython_EXECUTABLE="$(command -v python3)" -DCPATTN_BUILD_TOOLS=OFF "${cli11[@]}" >>"$LOG" 2>&1 &&
+  cmake --build build-py -j16 --target _C >>"$LOG" 2>&1 || { tail -40 "$LOG"; exit 1; }
+step pytest
+PYTHONPATH=build-py/python timeout 400 python3 -m pytest -q -rs tests/python 2>&1 | tail -25 | tee -a "$LOG"
+step python_vs_seed
+if [ -f .peer/seed_triton_bench.py ]; then
+  OUT="$OUT" PYTHONPATH=build-py/python:.peer timeout 240 python3 bench/python_vs_seed.py 2>&1 | tail -20 | tee -a "$LOG"
+fi
+step done
