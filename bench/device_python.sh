@@ -17,7 +17,9 @@ cmake -S . -B build-py -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 
   -DPython_EXECUTABLE="$(command -v python3)" -DCPATTN_BUILD_TOOLS=OFF "${cli11[@]}" >>"$LOG" 2>&1 &&
   cmake --build build-py -j16 --target _C >>"$LOG" 2>&1 || { tail -40 "$LOG"; exit 1; }
 step pytest
-PYTHONPATH=build-py/python timeout 400 python3 -m pytest -q -rs tests/python 2>&1 | tail -25 | tee -a "$LOG"
+PYTHONPATH=build-py/python timeout 400 python3 -X faulthandler -m pytest -v -rs tests/python >"$OUT/pytest.txt" 2>&1
+echo "pytest rc=$?" | tee -a "$LOG"
+grep -E "Fatal Python error|tests/python/.*line [0-9]+ in|^(FAILED|ERROR|SKIPPED)|passed|failed" "$OUT/pytest.txt" | tail -30 | tee -a "$LOG"
 step python_vs_seed
 if [ -f .peer/seed_triton_bench.py ]; then
   OUT="$OUT" PYTHONPATH=build-py/python:.peer timeout 240 python3 bench/python_vs_seed.py 2>&1 | tail -20 | tee -a "$LOG"

@@ -33,15 +33,12 @@ constexpr int kBlockThreads = 256;
 // vectors per lane in flight for correct, a tuning knob: on H100, B2048 H128 D512 N8 bf16
 // takes 264 us with 2 and 209 us (92% of copy) with 4
 constexpr int kCorrectVecs = CPATTN_CORRECT_VECS;
-#ifndef CPATTN_MERGE_VECS
-#define CPATTN_MERGE_VECS 2
-#endif
-constexpr int kMergeVecs = CPATTN_MERGE_VECS;  // vectors per lane per pass of merge (a tuning knob)
 constexpr int kMaxWeightBytes = 16 * 1024;  // shared memory for merge's staged weights per block
 
 enum class Mode {
   correct,          // scale the rank's partial by its weight
   merge_staged,     // sum of weighted partials, the row's weights staged in shared memory
+  merge_pairs,      // the same with two vectors per lane per pass: large calls with N <= 4
   merge_recompute,  // the same for N too large to stage: weights recomputed per vector
 };
 
@@ -153,32 +150,35 @@ __global__ void __launch_bounds__(kBlockThreads)
     // w_r = exp(l_r - m) / s = exp(l_r - lse)
     const float inv_s = empty ? 0.0f : 1.0f / s;
     float* w = staged_weights + static_cast<int64_t>(threadIdx.x >> shift) * a.N;
-    if constexpr (M == Mode::merge_staged) {
+    if constexpr (M != Mode::merge_recompute) {
       if (lane < a.N) w[lane] = e_own * inv_s;
       for (int64_t r = lane + g; r < a.N; r += g) w[r] = empty ? 0.0f : ex(lses(r) - m, a.base2) * inv_s;
       __syncwarp(live);  // a mask naming an exited lane is undefined
     }
-    // kMergeVecs vectors per lane per pass: N * kMergeVecs loads in flight at small N
-    for (int v0 = lane; v0 < vecs_per_row; v0 += kMergeVecs * g) {
-      float acc[kMergeVecs][VEC] = {};
+    // kPass vectors per lane per pass: N * kPass loads in flight. On H100, 2 takes
+    // B32768 H16 D128 N2 from 224 to 155 us but slows N = 8 and decode calls: pairs only
+    // for large calls with small N.
+    constexpr int kPass = M == Mode::merge_pairs ? 2 : 1;
+    for (int v0 = lane; v0 < vecs_per_row; v0 += kPass * g) {
+      float acc[kPass][VEC] = {};
 #pragma unroll 4
       for (int64_t r = 0; r < a.N; ++r) {
-        Pack<T, VEC> x[kMergeVecs];
+        Pack<T, VEC> x[kPass];
 #pragma unroll
-        for (int k = 0; k < kMergeVecs; ++k) {
+        for (int k = 0; k < kPass; ++k) {
           const int v = v0 + k * g;
           x[k] = v < vecs_per_row ? load_pack<T, VEC>(src + r * a.src_sn + v * src_step) : Pack<T, VEC>{};
         }
         float wr;
-        if constexpr (M == Mode::merge_staged) wr = w[r];
+        if constexpr (M != Mode::merge_recompute) wr = w[r];
         else wr = empty ? 0.0f : ex(lses(r) - m, a.base2) * inv_s;
 #pragma unroll
-        for (int k = 0; k < kMergeVecs; ++k)
+        for (int k = 0; k < kPass; ++k)
 #pragma unroll
           for (int i = 0; i < VEC; ++i) acc[k][i] += wr == 0.0f ? 0.0f : wr * x[k].get(i);
       }
 #pragma unroll
-      for (int k = 0; k < kMergeVecs; ++k)
+      for (int k = 0; k < kPass; ++k)
         if (v0 + k * g < vecs_per_row) store_f32<T, VEC>(dst + (v0 + k * g) * dst_step, acc[k]);
     }
   }
@@ -203,6 +203,9 @@ void launch_mode(Mode mode, unsigned blocks, int threads, size_t smem, cudaStrea
     case Mode::merge_staged:
       merge_groups<T, VEC, Mode::merge_staged><<<blocks, threads, smem, stream>>>(a, div, shift, vecs_per_row);
       break;
+    case Mode::merge_pairs:
+      merge_groups<T, VEC, Mode::merge_pairs><<<blocks, threads, smem, stream>>>(a, div, shift, vecs_per_row);
+      break;
     case Mode::merge_recompute:
       merge_groups<T, VEC, Mode::merge_recompute><<<blocks, threads, smem, stream>>>(a, div, shift, vecs_per_row);
       break;
@@ -216,12 +219,13 @@ void launch(const MergeArgs& a, cudaStream_t stream) {
   const bool correct = a.rank >= 0;
   const int64_t vecs_per_row = (a.D + (vec ? kVec : 1) - 1) / (vec ? kVec : 1);
   if (vecs_per_row > INT32_MAX / 64) throw Error("D", "at most 2^25 elements per row on CUDA", std::to_string(a.D));
-  // lanes per row: enough for the row in one pass
-  const int per_lane = correct ? kCorrectVecs : kMergeVecs;
+  // lanes per row: enough for the row in one pass (of per_lane vectors each)
+  const int64_t rows = a.B * a.H;
+  const bool pairs = !correct && a.N <= 4 && rows * vecs_per_row >= int64_t{4} * 132 * kBlockThreads;
+  const int per_lane = correct ? kCorrectVecs : pairs ? 2 : 1;
   const int64_t want = (vecs_per_row + per_lane - 1) / per_lane;
   int shift = 0;
   while (shift < 5 && (int64_t{1} << shift) < want) ++shift;
-  const int64_t rows = a.B * a.H;
   const int64_t total_threads = rows << shift;
   // small grids: smaller blocks spread the rows over more SMs
   int threads = total_threads >= int64_t{2} * 132 * kBlockThreads ? kBlockThreads : 128;
@@ -231,7 +235,7 @@ void launch(const MergeArgs& a, cudaStream_t stream) {
     const int64_t row_bytes = a.N * static_cast<int64_t>(sizeof(float));
     const int64_t max_threads = ((kMaxWeightBytes / row_bytes) << shift) / 32 * 32;
     if (max_threads >= 32) {
-      mode = Mode::merge_staged;
+      mode = pairs ? Mode::merge_pairs : Mode::merge_staged;
       threads = static_cast<int>(std::min<int64_t>(threads, max_threads));
       smem = static_cast<size_t>((threads >> shift) * row_bytes);
     } else {

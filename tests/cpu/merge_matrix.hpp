@@ -45,6 +45,13 @@ inline std::vector<MergeCase> merge_matrix() {
     c.N = N, c.D = D, c.dtype = dt, c.B = 2, c.H = 3, c.adv = Adversarial::all(), c.seed = seed++;
     cases.push_back(c);
   }
+  // calls large enough for the CUDA merge's two-vectors-per-lane path (N <= 4), odd N and a
+  // padded layout included
+  for (auto [N, dt, l] : {std::tuple{2, DType::bf16, Layout::contiguous}, {3, DType::f32, Layout::padded}}) {
+    MergeCase c;
+    c.N = N, c.D = 128, c.dtype = dt, c.B = 1024, c.H = 17, c.layout = l, c.adv = Adversarial::all(), c.seed = seed++;
+    cases.push_back(c);
+  }
   for (auto [B, H, D] : {std::tuple{0, 4, 8}, {3, 0, 8}, {3, 4, 0}, {0, 0, 0}}) {
     MergeCase c;
     c.B = B, c.H = H, c.D = D, c.N = 3, c.seed = seed++;
