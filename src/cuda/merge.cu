@@ -155,31 +155,47 @@ __global__ void __launch_bounds__(kBlockThreads)
       for (int64_t r = lane + g; r < a.N; r += g) w[r] = empty ? 0.0f : ex(lses(r) - m, a.base2) * inv_s;
       __syncwarp(live);  // a mask naming an exited lane is undefined
     }
-    // kPass vectors per lane per pass: N * kPass loads in flight. On H100, 2 takes
-    // B32768 H16 D128 N2 from 224 to 155 us but slows N = 8 and decode calls: pairs only
-    // for large calls with small N.
-    constexpr int kPass = M == Mode::merge_pairs ? 2 : 1;
-    for (int v0 = lane; v0 < vecs_per_row; v0 += kPass * g) {
-      float acc[kPass][VEC] = {};
+    // merge_pairs (two vectors per lane per pass) takes B32768 H16 D128 N2 from 224 to 155 us
+    // on H100 but slows N = 8 and decode calls, so launch() picks it only for large calls
+    // with N <= 4.
+    const auto weight = [&](int64_t r) {
+      if constexpr (M == Mode::merge_recompute) return empty ? 0.0f : ex(lses(r) - m, a.base2) * inv_s;
+      else return w[r];
+    };
+    if constexpr (M != Mode::merge_pairs) {
+      for (int v = lane; v < vecs_per_row; v += g) {
+        float acc[VEC], x[VEC];
+#pragma unroll
+        for (int i = 0; i < VEC; ++i) acc[i] = 0.0f;
 #pragma unroll 4
-      for (int64_t r = 0; r < a.N; ++r) {
-        Pack<T, VEC> x[kPass];
+        for (int64_t r = 0; r < a.N; ++r) {
+          load_f32<T, VEC>(src + r * a.src_sn + v * src_step, x);  // unconditional: loads stay in flight together
+          const float wr = weight(r);
 #pragma unroll
-        for (int k = 0; k < kPass; ++k) {
-          const int v = v0 + k * g;
-          x[k] = v < vecs_per_row ? load_pack<T, VEC>(src + r * a.src_sn + v * src_step) : Pack<T, VEC>{};
+          for (int i = 0; i < VEC; ++i) acc[i] += wr == 0.0f ? 0.0f : wr * x[i];
         }
-        float wr;
-        if constexpr (M != Mode::merge_recompute) wr = w[r];
-        else wr = empty ? 0.0f : ex(lses(r) - m, a.base2) * inv_s;
-#pragma unroll
-        for (int k = 0; k < kPass; ++k)
-#pragma unroll
-          for (int i = 0; i < VEC; ++i) acc[k][i] += wr == 0.0f ? 0.0f : wr * x[k].get(i);
+        store_f32<T, VEC>(dst + v * dst_step, acc);
       }
+    } else {
+      // two vectors per lane per pass: 2N loads in flight
+      for (int v0 = lane; v0 < vecs_per_row; v0 += 2 * g) {
+        const bool second = v0 + g < vecs_per_row;
+        float acc[2][VEC] = {};
+#pragma unroll 4
+        for (int64_t r = 0; r < a.N; ++r) {
+          const T* p = src + r * a.src_sn + v0 * src_step;
+          const Pack<T, VEC> x0 = load_pack<T, VEC>(p);
+          const Pack<T, VEC> x1 = second ? load_pack<T, VEC>(p + g * src_step) : Pack<T, VEC>{};
+          const float wr = weight(r);
 #pragma unroll
-      for (int k = 0; k < kPass; ++k)
-        if (v0 + k * g < vecs_per_row) store_f32<T, VEC>(dst + (v0 + k * g) * dst_step, acc[k]);
+          for (int i = 0; i < VEC; ++i) {
+            acc[0][i] += wr == 0.0f ? 0.0f : wr * x0.get(i);
+            acc[1][i] += wr == 0.0f ? 0.0f : wr * x1.get(i);
+          }
+        }
+        store_f32<T, VEC>(dst + v0 * dst_step, acc[0]);
+        if (second) store_f32<T, VEC>(dst + (v0 + g) * dst_step, acc[1]);
+      }
     }
   }
 }
@@ -203,8 +219,9 @@ void launch_mode(Mode mode, unsigned blocks, int threads, size_t smem, cudaStrea
     case Mode::merge_staged:
       merge_groups<T, VEC, Mode::merge_staged><<<blocks, threads, smem, stream>>>(a, div, shift, vecs_per_row);
       break;
-    case Mode::merge_pairs:
-      merge_groups<T, VEC, Mode::merge_pairs><<<blocks, threads, smem, stream>>>(a, div, shift, vecs_per_row);
+    case Mode::merge_pairs:  // vector path only (launch() never picks it for the scalar path)
+      if constexpr (VEC > 1)
+        merge_groups<T, VEC, Mode::merge_pairs><<<blocks, threads, smem, stream>>>(a, div, shift, vecs_per_row);
       break;
     case Mode::merge_recompute:
       merge_groups<T, VEC, Mode::merge_recompute><<<blocks, threads, smem, stream>>>(a, div, shift, vecs_per_row);
@@ -221,7 +238,7 @@ void launch(const MergeArgs& a, cudaStream_t stream) {
   if (vecs_per_row > INT32_MAX / 64) throw Error("D", "at most 2^25 elements per row on CUDA", std::to_string(a.D));
   // lanes per row: enough for the row in one pass (of per_lane vectors each)
   const int64_t rows = a.B * a.H;
-  const bool pairs = !correct && a.N <= 4 && rows * vecs_per_row >= int64_t{4} * 132 * kBlockThreads;
+  const bool pairs = vec && !correct && a.N <= 4 && rows * vecs_per_row >= int64_t{4} * 132 * kBlockThreads;
   const int per_lane = correct ? kCorrectVecs : pairs ? 2 : 1;
   const int64_t want = (vecs_per_row + per_lane - 1) / per_lane;
   int shift = 0;
