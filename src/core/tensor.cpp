@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cstdint>
 #include <cctype>
 #include <sstream>
 
@@ -69,7 +70,7 @@ TensorView::TensorView(void* data_, DType dtype_, std::span<const int64_t> shape
   for (int i = ndim - 1; i >= 0; --i) {
     shape[i] = shape_[i];
     strides[i] = s;
-    s *= std::max<int64_t>(shape_[i], 1);
+    if (__builtin_mul_overflow(s, std::max<int64_t>(shape_[i], 1), &s)) s = INT64_MAX;  // saturate (found by fuzz_validation)
   }
 }
 
@@ -82,9 +83,10 @@ TensorView::TensorView(void* data_, DType dtype_, std::span<const int64_t> shape
   for (int i = 0; i < ndim; ++i) strides[i] = strides_[i];
 }
 
-int64_t TensorView::numel() const {
+int64_t TensorView::numel() const {  // saturates: validation rejects views this large
   int64_t n = 1;
-  for (int i = 0; i < ndim; ++i) n *= shape[i];
+  for (int i = 0; i < ndim; ++i)
+    if (__builtin_mul_overflow(n, shape[i], &n)) return shape[i] < 0 ? INT64_MIN : INT64_MAX;
   return n;
 }
 
@@ -92,7 +94,7 @@ bool TensorView::is_contiguous() const {
   int64_t s = 1;
   for (int i = ndim - 1; i >= 0; --i) {
     if (shape[i] != 1 && strides[i] != s) return false;
-    s *= shape[i];
+    if (__builtin_mul_overflow(s, shape[i], &s)) s = INT64_MAX;  // unvalidated views reach describe()
   }
   return true;
 }

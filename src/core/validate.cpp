@@ -1,6 +1,7 @@
 #include "validate.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -30,11 +31,15 @@ Span span_of(const TensorView& t) {
   const auto esize = static_cast<int64_t>(t.element_size());
   int64_t lo = 0, hi = 0;
   for (int i = 0; i < t.ndim; ++i) {
-    const int64_t ext = (t.shape[i] - 1) * t.strides[i] * esize;
-    (ext < 0 ? lo : hi) += ext;
+    int64_t ext = 0;
+    int64_t& side = t.strides[i] < 0 ? lo : hi;
+    if (__builtin_mul_overflow(t.shape[i] - 1, t.strides[i], &ext) || __builtin_mul_overflow(ext, esize, &ext) ||
+        __builtin_add_overflow(side, ext, &side))
+      return {0, UINTPTR_MAX};  // not addressable: treated as overlapping everything (rejected)
   }
+  if (__builtin_add_overflow(hi, esize, &hi)) return {0, UINTPTR_MAX};
   const auto base = reinterpret_cast<uintptr_t>(t.data);
-  return {base + static_cast<uintptr_t>(lo), base + static_cast<uintptr_t>(hi + esize)};
+  return {base + static_cast<uintptr_t>(lo), base + static_cast<uintptr_t>(hi)};
 }
 
 bool same_view(const TensorView& a, const TensorView& b) {
@@ -140,6 +145,25 @@ void check_device(const TensorView& t, const char* name, Device expected) {
 void check_data(const TensorView& t, const char* name) {
   for (int i = 0; i < t.ndim; ++i)
     if (t.shape[i] < 0) throw Error(name, "non-negative sizes", t.describe());
+  // every element offset and byte offset must fit in int64 (found by fuzz_validation: the
+  // size arithmetic overflowed, undefined behaviour, before any check could reject it)
+  int64_t count = 1, extent = 0;
+  bool overflow = false;
+  for (int i = 0; i < t.ndim; ++i) {
+    int64_t step = 0;
+    overflow |= __builtin_mul_overflow(count, t.shape[i], &count);
+    if (t.shape[i] > 0) {
+      const int64_t stride = t.strides[i];
+      if (stride == INT64_MIN) overflow = true;
+      else overflow |= __builtin_mul_overflow(t.shape[i] - 1, stride < 0 ? -stride : stride, &step);
+      overflow |= __builtin_add_overflow(extent, step, &extent);
+    }
+  }
+  int64_t elements = 0, bytes = 0;
+  overflow |= __builtin_add_overflow(extent, int64_t{1}, &elements);
+  overflow |= __builtin_mul_overflow(elements, static_cast<int64_t>(dtype_size(t.dtype)), &bytes);
+  if (overflow && count != 0)
+    throw Error(name, "sizes and strides whose offsets fit in 64 bits", t.describe());
   if (!t.data && t.numel() > 0) throw Error(name, "a non-null data pointer", "nullptr for " + t.describe());
 }
 

@@ -1,5 +1,8 @@
 // CPU merge/correct entry point: runs the kernels built for the best instruction set this
 // CPU has (checked once), and the LocalComm reduction.
+#if CPATTN_CPU_AVX2
+#include <cpuid.h>
+#endif
 #include <algorithm>
 #include <vector>
 
@@ -17,10 +20,17 @@ void merge(const detail::MergeArgs& args);
 }
 #endif
 
+#if CPATTN_CPU_AVX2
+// CPUID leaf 1, ECX bit 29: clang before 16 rejects __builtin_cpu_supports("f16c")
+bool has_f16c() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C);
+}
+#endif
+
 void merge(const detail::MergeArgs& a) {
 #if CPATTN_CPU_AVX2
-  static const bool has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                               __builtin_cpu_supports("f16c");
+  static const bool has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c();
   if (has_avx2) return avx2::merge(a);
 #endif
   base::merge(a);
