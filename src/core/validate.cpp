@@ -162,8 +162,9 @@ void check_data(const TensorView& t, const char* name) {
   int64_t elements = 0, bytes = 0;
   overflow |= __builtin_add_overflow(extent, int64_t{1}, &elements);
   overflow |= __builtin_mul_overflow(elements, static_cast<int64_t>(dtype_size(t.dtype)), &bytes);
-  if (overflow && count != 0)
-    throw Error(name, "sizes and strides whose offsets fit in 64 bits", t.describe());
+  for (int i = 0; i < t.ndim; ++i)  // byte strides are formed even for empty views
+    overflow |= __builtin_mul_overflow(t.strides[i], static_cast<int64_t>(dtype_size(t.dtype)), &bytes);
+  if (overflow) throw Error(name, "sizes and strides whose offsets fit in 64 bits", t.describe());
   if (!t.data && t.numel() > 0) throw Error(name, "a non-null data pointer", "nullptr for " + t.describe());
 }
 
