@@ -7,13 +7,7 @@
 # VARIANT: CUDA flags of a second build of the CLI, timed against the first on the decode and
 # large shapes (an A/B of a tuning knob in one call).
 set -uo pipefail
-OUT=${OUT:-/tmp/cpattn-device}
-mkdir -p "$OUT"
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 PYTHONUNBUFFERED=1
-LOG="$OUT/log.txt"
-step() { echo; echo "=== $* ($(date +%T))" | tee -a "$LOG"; }
-cli11=()
-[ -d .deps/include/CLI ] && cli11=(-DCPATTN_CLI11_INCLUDE_DIR="$PWD/.deps/include")
+source bench/device_env.sh
 configure() {  # build dir, CUDA flags
   cmake -S . -B "$1" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DCPATTN_PYTHON=OFF \
     -DCMAKE_CUDA_FLAGS="$2" "${cli11[@]}" >>"$LOG" 2>&1

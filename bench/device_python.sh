@@ -5,14 +5,9 @@
 # results, kernel time and host time per call next to the seed's Triton functions).
 #   usage: OUT=/some/dir bash bench/device_python.sh
 set -uo pipefail
-OUT=${OUT:-/tmp/cpattn-device}
-mkdir -p "$OUT"
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 PYTHONUNBUFFERED=1
-LOG="$OUT/python_log.txt"
-step() { echo; echo "=== $* ($(date +%T))" | tee -a "$LOG"; }
+LOG=${OUT:-/tmp/cpattn-device}/python_log.txt
+source bench/device_env.sh
 step build
-cli11=()
-[ -d .deps/include/CLI ] && cli11=(-DCPATTN_CLI11_INCLUDE_DIR="$PWD/.deps/include")
 cmake -S . -B build-py -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DCPATTN_PYTHON=ON \
   -DPython_EXECUTABLE="$(command -v python3)" -DCPATTN_BUILD_TOOLS=OFF "${cli11[@]}" >>"$LOG" 2>&1 &&
   cmake --build build-py -j16 --target _C >>"$LOG" 2>&1 || { tail -40 "$LOG"; exit 1; }

@@ -5,16 +5,10 @@
 #   usage: OUT=/some/dir bash bench/device_run.sh [tests|bench|all]
 set -uo pipefail
 MODE=${1:-all}
-OUT=${OUT:-/tmp/cpattn-device}
-mkdir -p "$OUT"
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 PYTHONUNBUFFERED=1
-LOG="$OUT/log.txt"
+source bench/device_env.sh
 BUILD=build-device
-step() { echo; echo "=== $* ($(date +%T))" | tee -a "$LOG"; }
 
 step build
-cli11=()
-[ -d .deps/include/CLI ] && cli11=(-DCPATTN_CLI11_INCLUDE_DIR="$PWD/.deps/include")
 cmake -S . -B $BUILD -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 "${cli11[@]}" >>"$LOG" 2>&1 &&
   cmake --build $BUILD -j16 >>"$LOG" 2>&1 || { tail -60 "$LOG"; exit 1; }
 grep "cpattn 0" "$LOG" | tail -1

@@ -4,12 +4,8 @@
 #   usage: OUT=/dir bash bench/multigpu.sh            (K = every visible GPU, and 2 and 4 below it)
 set -uo pipefail
 OUT=${OUT:-/tmp/cpattn-multigpu}
-mkdir -p "$OUT"
-# NVLink multicast stays off on shared hosts
-export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+source bench/device_env.sh
 BUILD=build-multigpu
-cli11=()
-[ -d .deps/include/CLI ] && cli11=(-DCPATTN_CLI11_INCLUDE_DIR="$PWD/.deps/include")
 cmake -S . -B $BUILD -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DCPATTN_BUILD_TESTS=OFF "${cli11[@]}" \
   >"$OUT/build.txt" 2>&1 && cmake --build $BUILD -j16 >>"$OUT/build.txt" 2>&1 || { tail -40 "$OUT/build.txt"; exit 1; }
 CLI=$BUILD/tools/cpattn/cpattn
