@@ -147,23 +147,22 @@ void check_data(const TensorView& t, const char* name) {
     if (t.shape[i] < 0) throw Error(name, "non-negative sizes", t.describe());
   // every element offset and byte offset must fit in int64 (found by fuzz_validation: the
   // size arithmetic overflowed, undefined behaviour, before any check could reject it)
-  int64_t count = 1, extent = 0;
+  const auto esize = static_cast<int64_t>(t.element_size());
+  int64_t count = 1, extent = 0, scratch = 0;
   bool overflow = false;
   for (int i = 0; i < t.ndim; ++i) {
-    int64_t step = 0;
+    const int64_t stride = t.strides[i];
     overflow |= __builtin_mul_overflow(count, t.shape[i], &count);
+    overflow |= __builtin_mul_overflow(stride, esize, &scratch);  // byte strides are formed even for empty views
     if (t.shape[i] > 0) {
-      const int64_t stride = t.strides[i];
+      int64_t step = 0;
       if (stride == INT64_MIN) overflow = true;
       else overflow |= __builtin_mul_overflow(t.shape[i] - 1, stride < 0 ? -stride : stride, &step);
       overflow |= __builtin_add_overflow(extent, step, &extent);
     }
   }
-  int64_t elements = 0, bytes = 0;
-  overflow |= __builtin_add_overflow(extent, int64_t{1}, &elements);
-  overflow |= __builtin_mul_overflow(elements, static_cast<int64_t>(dtype_size(t.dtype)), &bytes);
-  for (int i = 0; i < t.ndim; ++i)  // byte strides are formed even for empty views
-    overflow |= __builtin_mul_overflow(t.strides[i], static_cast<int64_t>(dtype_size(t.dtype)), &bytes);
+  overflow |= __builtin_add_overflow(extent, int64_t{1}, &extent);  // elements spanned
+  overflow |= __builtin_mul_overflow(extent, esize, &scratch);      // bytes spanned
   if (overflow) throw Error(name, "sizes and strides whose offsets fit in 64 bits", t.describe());
   if (!t.data && t.numel() > 0) throw Error(name, "a non-null data pointer", "nullptr for " + t.describe());
 }
