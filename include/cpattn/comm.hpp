@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_set>
 
 #include "cpattn/context.hpp"
 #include "cpattn/tensor.hpp"
@@ -38,6 +39,14 @@ class Communicator {
   // collectives that every rank passed the same arguments, so a mismatch raises the same
   // error on every rank instead of hanging.
   virtual void all_gather_host(const void* send, void* recv, size_t bytes) = 0;
+
+  // Signatures of cp_* calls that every rank of this communicator has agreed on (filled
+  // by ConsistencyCheck::first_call; identical on every rank since all ranks fill it from
+  // the same exchange).
+  std::unordered_set<std::string>& agreed_calls() { return agreed_calls_; }
+
+ private:
+  std::unordered_set<std::string> agreed_calls_;
 };
 
 // LocalComm: `size` ranks in one process, one thread each. Collectives block until every

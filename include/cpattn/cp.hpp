@@ -7,6 +7,18 @@
 
 namespace cpattn {
 
+// Whether the cp functions first make every rank agree on the call (op, shapes, dtypes,
+// options) with a small host-side exchange, so that a mismatch or a rank's invalid
+// arguments raise the same error on every rank instead of hanging in a collective.
+enum class ConsistencyCheck {
+  // Once per distinct call on a communicator: the first call with a new signature pays the
+  // exchange (a host sync on NCCL); later identical calls skip it, so a steady decode loop,
+  // and a CUDA graph captured after one eager call, never synchronise with the host.
+  first_call,
+  every_call,  // every call (a host sync each time; not capturable)
+  off,         // never: ranks must be known to agree
+};
+
 struct CpOptions {
   LseBase lse_base = LseBase::e;
   // Optional [B] int32/int64 local KV lengths: rows with 0 are empty shards on this rank
@@ -14,9 +26,7 @@ struct CpOptions {
   const TensorView* kv_lens = nullptr;
   // Optional merged-lse output: [B, H/N] for rs and a2a, [B, H] for ar.
   const TensorView* out_lse = nullptr;
-  // Exchange a small header first so that mismatched arguments raise on every rank.
-  // Costs one host-side collective (a host sync on NCCL): turn off inside CUDA graphs.
-  bool check_consistency = true;
+  ConsistencyCheck check_consistency = ConsistencyCheck::first_call;
 };
 
 // All-gather the LSEs, correct the local output, reduce-scatter (sum) over heads: rank r

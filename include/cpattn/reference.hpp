@@ -21,16 +21,18 @@ MergeResult correct_attn_out(const TensorView& out, const TensorView& lses, int6
                              const MergeOptions& options = {});
 
 // Attention of one query per (row, head) against that row's first kv_len[b] keys:
-// q [B, H, D], k/v [B, S, H, D] (S >= max kv_len), scores scaled by `scale`.
+// q [B, H, D], k/v [B, S, kv_heads, D] (S >= max kv_len; head h reads KV head
+// h / (H / kv_heads), as in GQA), scores scaled by `scale`.
 // Returns out [B*H*D] and natural-log lse [B*H]; rows with no keys get out 0, lse -inf.
 // `kv_begin`/`kv_end` select a shard [begin, end) of each row's keys (clamped to kv_len).
 MergeResult attention(const std::vector<double>& q, const std::vector<double>& k,
                       const std::vector<double>& v, int64_t B, int64_t S, int64_t H, int64_t D,
                       const std::vector<int64_t>& kv_len, double scale,
                       const std::vector<int64_t>* kv_begin = nullptr,
-                      const std::vector<int64_t>* kv_end = nullptr);
+                      const std::vector<int64_t>* kv_end = nullptr, int64_t kv_heads = 0 /* = H */);
 
-// A context-parallel decode problem: random q [B,H,D], k/v [B,S,H,D], per-row KV lengths
+// A context-parallel decode problem: random q [B,H,D], k/v [B,S,1,D] (one KV head shared by
+// all query heads, as MLA decode reads its latent cache; keeps MLA-sized demos in memory), per-row KV lengths
 // in [0, S] that include rows shorter than `ranks` (so some shards are empty) and an empty
 // row; each row's keys split into `ranks` contiguous shards. Holds the unsplit f64 result
 // and every rank's partial (out, natural-log lse) over its shard.

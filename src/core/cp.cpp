@@ -30,6 +30,11 @@ struct Header {
   int32_t op = 0, ok = 1, size = 0, dtype = 0, lse_dtype = 0, base = 0, has_kv = 0, has_lse = 0;
   int64_t B = 0, H = 0, D = 0;
   char error[160] = {};
+  // the agreed-on part, as a key for Communicator::agreed_calls
+  std::string signature() const {
+    const int64_t v[] = {op, size, dtype, lse_dtype, base, has_kv, has_lse, B, H, D};
+    return std::string(reinterpret_cast<const char*>(v), sizeof(v));
+  }
   bool same_call(const Header& o) const {
     return op == o.op && size == o.size && dtype == o.dtype && lse_dtype == o.lse_dtype && base == o.base &&
            has_kv == o.has_kv && has_lse == o.has_lse && B == o.B && H == o.H && D == o.D;
@@ -109,11 +114,12 @@ Problem validate_locally(CpOp op, const TensorView& out, const TensorView& lse, 
   return p;
 }
 
-// Validates locally, then (unless turned off) makes every rank agree: a local error or a
-// mismatch between ranks throws on every rank, so no rank is left waiting in a collective.
+// Validates locally, then (as o.check_consistency says) makes every rank agree: a local
+// error or a mismatch between ranks throws on every rank, so no rank is left waiting in a
+// collective.
 Problem validate(CpOp op, const TensorView& out, const TensorView& lse, Communicator& comm,
                  const TensorView& result, const CpOptions& o) {
-  if (!o.check_consistency) return validate_locally(op, out, lse, comm, result, o);
+  if (o.check_consistency == ConsistencyCheck::off) return validate_locally(op, out, lse, comm, result, o);
   Header mine;
   mine.op = static_cast<int32_t>(op);
   mine.size = comm.size();
@@ -132,6 +138,9 @@ Problem validate(CpOp op, const TensorView& out, const TensorView& lse, Communic
     mine.ok = 0;
     std::strncpy(mine.error, e.what(), sizeof(mine.error) - 1);
   }
+  // an invalid call always joins the exchange, so that the other ranks raise too
+  const bool once = o.check_consistency == ConsistencyCheck::first_call;
+  if (once && !local_error && comm.agreed_calls().count(mine.signature())) return p;
   std::vector<Header> all(static_cast<size_t>(std::max(comm.size(), 1)));
   comm.all_gather_host(&mine, all.data(), sizeof(Header));
   if (local_error) std::rethrow_exception(local_error);
@@ -145,6 +154,7 @@ Problem validate(CpOp op, const TensorView& out, const TensorView& lse, Communic
       throw Error("arguments across ranks", std::string("the same op, shapes, dtypes and options on every rank of ") + op_name(op),
                   "rank 0: " + all[0].describe() + "; rank " + std::to_string(r) + ": " + all[r].describe());
   }
+  if (once) comm.agreed_calls().insert(mine.signature());
   return p;
 }
 

@@ -95,31 +95,38 @@ MergeResult correct_attn_out(const TensorView& out, const TensorView& lses, int6
 
 MergeResult attention(const std::vector<double>& q, const std::vector<double>& k, const std::vector<double>& v,
                       int64_t B, int64_t S, int64_t H, int64_t D, const std::vector<int64_t>& kv_len, double scale,
-                      const std::vector<int64_t>* kv_begin, const std::vector<int64_t>* kv_end) {
+                      const std::vector<int64_t>* kv_begin, const std::vector<int64_t>* kv_end, int64_t kv_heads) {
+  if (kv_heads == 0) kv_heads = H;
+  if (kv_heads < 1 || H % kv_heads != 0)
+    throw Error("kv_heads", "a divisor of H = " + std::to_string(H), std::to_string(kv_heads));
+  const int64_t group = H / kv_heads;
   MergeResult res{std::vector<double>(static_cast<size_t>(B * H * D), 0.0),
                   std::vector<double>(static_cast<size_t>(B * H), kNegInf)};
-  std::vector<double> scores;
   for (int64_t b = 0; b < B; ++b) {
+    const int64_t hi = kv_end ? std::clamp<int64_t>((*kv_end)[b], 0, kv_len[b]) : kv_len[b];
+    if (hi > S) throw Error("kv_len", "lengths <= S = " + std::to_string(S), std::to_string(hi));
+  }
+  // rows are independent; OpenMP (when built with it) keeps MLA-sized demos to seconds
+#pragma omp parallel for schedule(dynamic, 1) if (B * H * S * D > (int64_t{1} << 22))
+  for (int64_t row = 0; row < B * H; ++row) {
+    const int64_t b = row / H, h = row % H, kvh = h / group;
     const int64_t lo = kv_begin ? std::clamp<int64_t>((*kv_begin)[b], 0, kv_len[b]) : 0;
     const int64_t hi = kv_end ? std::clamp<int64_t>((*kv_end)[b], lo, kv_len[b]) : kv_len[b];
-    if (hi > S) throw Error("kv_len", "lengths <= S = " + std::to_string(S), std::to_string(hi));
-    for (int64_t h = 0; h < H; ++h) {
-      if (hi <= lo) continue;
-      scores.assign(static_cast<size_t>(hi - lo), 0.0);
-      double m = kNegInf;
-      for (int64_t s = lo; s < hi; ++s) {
-        double dot = 0;
-        for (int64_t d = 0; d < D; ++d) dot += q[(b * H + h) * D + d] * k[((b * S + s) * H + h) * D + d];
-        scores[s - lo] = dot * scale;
-        m = std::max(m, scores[s - lo]);
-      }
-      double sum = 0;
-      for (double& x : scores) sum += (x = std::exp(x - m));
-      for (int64_t s = lo; s < hi; ++s)
-        for (int64_t d = 0; d < D; ++d)
-          res.out[(b * H + h) * D + d] += scores[s - lo] / sum * v[((b * S + s) * H + h) * D + d];
-      res.lse[b * H + h] = m + std::log(sum);
+    if (hi <= lo) continue;
+    std::vector<double> scores(static_cast<size_t>(hi - lo));
+    double m = kNegInf;
+    for (int64_t s = lo; s < hi; ++s) {
+      double dot = 0;
+      for (int64_t d = 0; d < D; ++d) dot += q[row * D + d] * k[((b * S + s) * kv_heads + kvh) * D + d];
+      scores[s - lo] = dot * scale;
+      m = std::max(m, scores[s - lo]);
     }
+    double sum = 0;
+    for (double& x : scores) sum += (x = std::exp(x - m));
+    for (int64_t s = lo; s < hi; ++s)
+      for (int64_t d = 0; d < D; ++d)
+        res.out[row * D + d] += scores[s - lo] / sum * v[((b * S + s) * kv_heads + kvh) * D + d];
+    res.lse[row] = m + std::log(sum);
   }
   return res;
 }
@@ -139,8 +146,8 @@ CpAttention make_cp_attention(int64_t B, int64_t S, int64_t H, int64_t D, int64_
     for (double& e : x) e = normal(rng);
   };
   fill(p.q, static_cast<size_t>(B * H * D));
-  fill(p.k, static_cast<size_t>(B * S * H * D));
-  fill(p.v, static_cast<size_t>(B * S * H * D));
+  fill(p.k, static_cast<size_t>(B * S * D));
+  fill(p.v, static_cast<size_t>(B * S * D));
   std::uniform_int_distribution<int64_t> any_len(0, S);
   p.kv_len.resize(static_cast<size_t>(B));
   for (int64_t b = 0; b < B; ++b) {
@@ -149,7 +156,7 @@ CpAttention make_cp_attention(int64_t B, int64_t S, int64_t H, int64_t D, int64_
     else if (b == 1) p.kv_len[b] = std::min<int64_t>(S, std::max<int64_t>(ranks - 1, 1));
     else p.kv_len[b] = any_len(rng);
   }
-  p.full = attention(p.q, p.k, p.v, B, S, H, D, p.kv_len, p.scale);
+  p.full = attention(p.q, p.k, p.v, B, S, H, D, p.kv_len, p.scale, nullptr, nullptr, 1);
   for (int64_t r = 0; r < ranks; ++r) {
     std::vector<int64_t> lo(static_cast<size_t>(B)), hi(static_cast<size_t>(B)), len(static_cast<size_t>(B));
     for (int64_t b = 0; b < B; ++b) {
@@ -158,7 +165,7 @@ CpAttention make_cp_attention(int64_t B, int64_t S, int64_t H, int64_t D, int64_
       hi[b] = std::min(p.kv_len[b], (r + 1) * chunk);
       len[b] = hi[b] - lo[b];
     }
-    p.partial.push_back(attention(p.q, p.k, p.v, B, S, H, D, p.kv_len, p.scale, &lo, &hi));
+    p.partial.push_back(attention(p.q, p.k, p.v, B, S, H, D, p.kv_len, p.scale, &lo, &hi, 1));
     p.shard_begin.push_back(std::move(lo));
     p.shard_end.push_back(std::move(hi));
     p.shard_len.push_back(std::move(len));

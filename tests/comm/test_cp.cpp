@@ -110,5 +110,52 @@ TEST(CpErrors, ResultShapeIsChecked) {
   });
 }
 
+// Forwards to a LocalComm and counts the host-side exchanges (the consistency check).
+class CountingComm final : public Communicator {
+ public:
+  CountingComm(Communicator& inner, std::atomic<int>& host_exchanges) : inner_(inner), count_(host_exchanges) {}
+  int rank() const override { return inner_.rank(); }
+  int size() const override { return inner_.size(); }
+  std::string name() const override { return "counting " + inner_.name(); }
+  bool accepts(Device d) const override { return inner_.accepts(d); }
+  void all_gather(const void* s, void* r, size_t n, DType t, Context& c) override { inner_.all_gather(s, r, n, t, c); }
+  void reduce_scatter(const void* s, void* r, size_t n, DType t, Context& c) override {
+    inner_.reduce_scatter(s, r, n, t, c);
+  }
+  void all_reduce(const void* s, void* r, size_t n, DType t, Context& c) override { inner_.all_reduce(s, r, n, t, c); }
+  void all_to_all(const void* s, void* r, size_t n, DType t, Context& c) override { inner_.all_to_all(s, r, n, t, c); }
+  void all_gather_host(const void* s, void* r, size_t bytes) override {
+    ++count_;
+    inner_.all_gather_host(s, r, bytes);
+  }
+
+ private:
+  Communicator& inner_;
+  std::atomic<int>& count_;
+};
+
+// first_call: one exchange per distinct call signature, none for repeats (no host sync in a
+// steady loop); every_call: one per call; off: none. Results stay right in every mode.
+TEST(CpConsistency, ExchangesOncePerSignatureByDefault) {
+  for (const auto mode : {ConsistencyCheck::first_call, ConsistencyCheck::every_call, ConsistencyCheck::off}) {
+    std::atomic<int> exchanges{0};
+    run_local_ranks(2, [&](Communicator& local) {
+      CountingComm comm(local, exchanges);
+      CpOptions o;
+      o.check_consistency = mode;
+      for (int64_t B : {3, 3, 3, 5, 3, 5}) {
+        const int64_t H = 4, D = 8;
+        std::vector<float> out(static_cast<size_t>(B * H * D), 1.0f), lse(static_cast<size_t>(B * H), 0.0f),
+            result(static_cast<size_t>(B * 2 * D), -1.0f);
+        cp_lse_ag_out_rs(TensorView(out.data(), DType::f32, {B, H, D}), TensorView(lse.data(), DType::f32, {B, H}),
+                         comm, TensorView(result.data(), DType::f32, {B, 2, D}), o);
+        for (float x : result) ASSERT_FLOAT_EQ(x, 1.0f);  // two equal partials of weight 1/2 each
+      }
+    });
+    const int per_rank = mode == ConsistencyCheck::first_call ? 2 : mode == ConsistencyCheck::every_call ? 6 : 0;
+    EXPECT_EQ(exchanges.load(), 2 * per_rank) << "mode " << static_cast<int>(mode);
+  }
+}
+
 }  // namespace
 }  // namespace cpattn::testing

@@ -15,7 +15,7 @@ namespace {
 
 struct CpRow {  // POD, gathered to rank 0
   int64_t B, H, D;
-  double bytes, us, coll_us, err;
+  double bytes, us, checked_us, coll_us, err;
   int64_t checked, wrong;
 };
 
@@ -57,12 +57,15 @@ CpRow run_case(const std::string& op, Communicator& comm, Device dev, DType dt, 
   Context ctx(dev);
   const TensorView out_v(out.data(), dt, {B, H, D}, dev), lse_v(lse.data(), DType::f32, {B, H}, dev),
       res_v(result.data(), dt, {B, Hn, D}, dev);
-  auto call = [&] {
-    if (op == "cp-rs") cp_lse_ag_out_rs(out_v, lse_v, comm, res_v, {}, &ctx);
-    else if (ar) cp_lse_ag_out_ar(out_v, lse_v, comm, res_v, {}, &ctx);
-    else cp_lse_a2a_merge(out_v, lse_v, comm, res_v, {}, &ctx);
+  CpOptions every;  // the default (first_call) checks once; this one pays the host exchange each call
+  every.check_consistency = ConsistencyCheck::every_call;
+  auto call_with = [&](const CpOptions& co) {
+    if (op == "cp-rs") cp_lse_ag_out_rs(out_v, lse_v, comm, res_v, co, &ctx);
+    else if (ar) cp_lse_ag_out_ar(out_v, lse_v, comm, res_v, co, &ctx);
+    else cp_lse_a2a_merge(out_v, lse_v, comm, res_v, co, &ctx);
   };
-  CpRow row{B, H, D, static_cast<double>(elems * static_cast<int64_t>(es)), 0, 0, 0, 0, 0};
+  auto call = [&] { call_with({}); };
+  CpRow row{B, H, D, static_cast<double>(elems * static_cast<int64_t>(es)), 0, 0, 0, 0, 0, 0};
   if (o.check) {
     call();
     synchronize(dev);
@@ -93,6 +96,7 @@ CpRow run_case(const std::string& op, Communicator& comm, Device dev, DType dt, 
       }
   }
   row.us = median_wall_us(dev, o.iters, o.warmup, call);
+  row.checked_us = median_wall_us(dev, o.iters, o.warmup, [&] { call_with(every); });
   // the raw collectives alone, on buffers of the same sizes
   Buffer a(static_cast<size_t>(std::max<int64_t>(N, 1)) * out_h.size() + 4096, dev), b2(a.bytes(), dev);
   const size_t chunk = (static_cast<size_t>(B * Hn * D) * es + 15) / 16 * 16 + (static_cast<size_t>(B * Hn) * 4 + 15) / 16 * 16;
@@ -138,23 +142,25 @@ int run_cp_bench(const BenchOptions& o, Device dev, DType dt) {
     const double n = static_cast<double>(N);
     const double factor = o.op == "cp-ar" ? 2 * (n - 1) / n : (n - 1) / n;
     std::printf("# cpattn bench --op %s comm %s ranks %lld device %s dtype %s iters %d | time: median wall per call, "
-                "slowest rank; coll: the raw collectives alone\n",
+                "slowest rank (consistency checked on the first call); checked: with the host-side check on every "
+                "call; coll: the raw collectives alone\n",
                 o.op.c_str(), comm.name().c_str(), static_cast<long long>(N), device_description(device).c_str(),
                 dtype_name(dt), o.iters);
-    Table t({{"shape", 20}, {"bytes", 12}, {"call(us)", 10}, {"coll(us)", 10}, {"call/coll", 9}, {"algbw", 8},
+    Table t({{"shape", 20}, {"bytes", 12}, {"call(us)", 10}, {"checked(us)", 11}, {"coll(us)", 10}, {"call/coll", 9}, {"algbw", 8},
              {"busbw", 8}, {"max_err", 8}, {"#wrong", 6}});
     for (size_t i = 0; i < rows.size(); ++i) {
       CpRow w = rows[i];
       for (int64_t q = 0; q < N; ++q) {
         const CpRow& x = all[static_cast<size_t>(q) * rows.size() + i];
         w.us = std::max(w.us, x.us);
+        w.checked_us = std::max(w.checked_us, x.checked_us);
         w.coll_us = std::max(w.coll_us, x.coll_us);
         w.err = std::max(w.err, x.err);
         w.wrong += q ? x.wrong : 0;
       }
       const double algbw = w.bytes / w.us / 1e3;
       t.add({"B" + std::to_string(w.B) + " H" + std::to_string(w.H) + " D" + std::to_string(w.D), fmt(w.bytes, 0),
-             fmt(w.us, 1), fmt(w.coll_us, 1), fmt(w.us / w.coll_us, 2), fmt(algbw, 2), fmt(algbw * factor, 2),
+             fmt(w.us, 1), fmt(w.checked_us, 1), fmt(w.coll_us, 1), fmt(w.us / w.coll_us, 2), fmt(algbw, 2), fmt(algbw * factor, 2),
              fmt_sci(w.err), std::to_string(w.wrong)});
     }
     std::printf("%s# %s: %lld wrong values (algbw/busbw in GB/s of the attention output, nccl-tests factors)\n",

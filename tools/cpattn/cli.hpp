@@ -53,8 +53,9 @@ StageResult run_cp_stage(int op, Communicator& comm, Device device, DType dtype,
 
 Device parse_device(const std::string& name);
 LseBase parse_lse_base(const std::string& name);
-// This process's rank communicator for --comm mpi|nccl (MPI initialised on first use).
-std::unique_ptr<Communicator> make_process_comm(const std::string& name, Device& device);
+// This process's rank communicator for --comm mpi|nccl (MPI initialised on first use). For nccl
+// an unpinned device ("cuda") becomes the GPU of this rank's node-local rank; device is updated.
+std::unique_ptr<Communicator> make_process_comm(const std::string& name, Device& device, bool device_pinned);
 // Runs fn on every rank of the chosen communicator: `ranks` threads for local, this
 // process for mpi/nccl.
 void for_each_rank(const CommonOptions& o, int ranks, Device device, const std::function<void(Communicator&, Device)>& fn);

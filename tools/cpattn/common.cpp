@@ -29,7 +29,9 @@ void for_each_rank(const CommonOptions& o, int ranks, Device device,
     run_local_ranks(ranks, [&](Communicator& comm) { fn(comm, device); });
     return;
   }
-  auto comm = make_process_comm(o.comm, device);
+  // plain "cuda" under mpirun: NcclComm gives each rank its node-local rank's GPU
+  const bool pinned = o.device.find(':') != std::string::npos;
+  auto comm = make_process_comm(o.comm, device, pinned);
   fn(*comm, device);
 }
 

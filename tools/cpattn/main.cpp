@@ -10,7 +10,7 @@ namespace {
 
 void add_common(CLI::App* app, cpattn::cli::CommonOptions& o, const char* default_dtype) {
   o.dtype = default_dtype;
-  app->add_option("--device", o.device, "Where tensors live: cpu or cuda[:index]")->capture_default_str();
+  app->add_option("--device", o.device, "Where tensors live: cpu or cuda[:index] (under --comm nccl, plain cuda gives each rank the GPU of its node-local rank)")->capture_default_str();
   app->add_option("--comm", o.comm,
                   "Communicator: local (ranks are threads of this process), mpi (one rank per process, CPU) or "
                   "nccl (one rank per process and GPU; both under mpirun)")

@@ -10,7 +10,7 @@
 
 namespace cpattn::cli {
 
-std::unique_ptr<Communicator> make_process_comm(const std::string& name, Device& device) {
+std::unique_ptr<Communicator> make_process_comm(const std::string& name, Device& device, bool device_pinned) {
   if (name == "mpi") {
 #if CPATTN_HAS_MPI
     if (device.type != DeviceType::cpu) throw Error("--comm", "nccl for --device cuda (MpiComm moves CPU buffers)", "mpi");
@@ -22,7 +22,7 @@ std::unique_ptr<Communicator> make_process_comm(const std::string& name, Device&
   if (name == "nccl") {
 #if CPATTN_HAS_NCCL
     if (device.type != DeviceType::cuda) throw Error("--comm", "local or mpi for --device cpu (NCCL moves GPU buffers)", "nccl");
-    auto comm = NcclComm::create_with_mpi(device.index);
+    auto comm = NcclComm::create_with_mpi(device_pinned ? device.index : -1);
     device = Device::cuda(comm->device());
     return comm;
 #else
