@@ -7,6 +7,7 @@
 #include "cpu/merge_matrix.hpp"
 #include "cpu/pack_matrix.hpp"
 #include "cuda/backend.hpp"
+#include "large_and_repeat.hpp"
 
 namespace cpattn::testing {
 namespace {
@@ -93,20 +94,18 @@ TEST_P(CudaCp, LocalRanksOnOneGpuMatchUnsplitAttention) {
 }
 INSTANTIATE_TEST_SUITE_P(Ranks, CudaCp, ::testing::Values(1, 2, 3, 4));
 
-TEST(CudaDeterminism, BitwiseIdenticalRunToRun) {
+TEST(CudaDeterminism, EveryOpBitwiseRepeatable) {
   REQUIRE_GPU();
-  TestTensor outs(DType::bf16, {8, 64, 16, 576}, Device::cuda()), lses(DType::f32, {8, 64, 16}, Device::cuda());
-  std::mt19937 rng(9);
-  outs.fill_normal(rng);
-  lses.fill_normal(rng, 4);
-  outs.upload();
-  lses.upload();
-  TestTensor a(DType::bf16, {64, 16, 576}, Device::cuda()), b(DType::bf16, {64, 16, 576}, Device::cuda());
-  merge_attn_states(outs.view(), lses.view(), a.view());
-  merge_attn_states(outs.view(), lses.view(), b.view());
-  a.download();
-  b.download();
-  EXPECT_EQ(0, std::memcmp(a.host_view().data, b.host_view().data, 64 * 16 * 576 * 2));
+  EXPECT_TRUE(ops_bitwise_repeatable(Device::cuda()));
+}
+
+TEST(CudaLargeSizes, CorrectPast2To31Elements) {
+  REQUIRE_GPU();
+  EXPECT_TRUE(correct_past_int32(Device::cuda()));
+}
+TEST(CudaLargeSizes, PackUnpackPast2To31Bytes) {
+  REQUIRE_GPU();
+  EXPECT_TRUE(pack_unpack_past_int32(Device::cuda()));
 }
 
 }  // namespace
