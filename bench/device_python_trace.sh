@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Device-only crash hunt, step 2: a native backtrace of the crash (cuda-gdb debugs host-only
-# programs too) when cpattn._C raises, plus what the module links. Needs build-py/ from
-# bench/device_python.sh or builds it.  usage: OUT=/dir bash bench/exception_repro/trace.sh
+# When cpattn._C crashes on the device instead of raising: a native backtrace (cuda-gdb
+# debugs host-only programs too) of a call that must raise, and what the module links and
+# exports (how the 2026-11-25 libstdc++ interposition crash was found). Needs build-py/ from
+# bench/device_python.sh or builds it.  usage: OUT=/dir bash bench/device_python_trace.sh
 set -uo pipefail
 source bench/device_env.sh
 T=$OUT/crash_trace.txt
