@@ -81,8 +81,9 @@ class LocalComm final : public Communicator {
   std::unique_ptr<Context> scratch_;  // all_reduce result before it may overwrite send
 };
 
-// Runs fn(comm) on `size` threads, one LocalComm each; rethrows the first exception
-// (by rank order) after every thread has finished.
+// Runs fn(comm) on `size` threads, one LocalComm each; after every thread has finished,
+// rethrows the exception of the rank that failed first in time (the root cause; the others
+// were then released with a group error).
 void run_local_ranks(int size, const std::function<void(Communicator&)>& fn,
                      std::chrono::milliseconds timeout = std::chrono::seconds(60));
 

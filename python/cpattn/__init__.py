@@ -46,13 +46,15 @@ def correct_attn_out(out, lses, cp_rank, ctx=None, *, is_lse_base_on_e=True, kv_
     """Scale this rank's attention output by its share of the merged softmax, in place
     (or into ``new_out``). out [B, H, D] (or [B, 1, H, D]), lses [N, B, H] (or [N, B, H, 1])
     all ranks' LSEs, kv_lens optional [N, B]. Returns (out, lse [B, H])."""
-    o = squeeze_dim(prepare(out), 1, "out") if out.ndim == 4 else prepare(out)
-    l = squeeze_dim(prepare(lses), -1, "lses") if lses.ndim == 4 else prepare(lses)
+    o, l = prepare(out, "out"), prepare(lses, "lses")
+    o = squeeze_dim(o, 1, "out") if o.ndim == 4 else o
+    l = squeeze_dim(l, -1, "lses") if l.ndim == 4 else l
     target = out if new_out is None else new_out
-    t = o if new_out is None else (squeeze_dim(prepare(new_out), 1, "new_out") if new_out.ndim == 4 else prepare(new_out))
+    t = o if new_out is None else prepare(new_out, "new_out")
+    t = squeeze_dim(t, 1, "new_out") if new_out is not None and t.ndim == 4 else t
     lse = empty(l, l.shape[1:])
     _C.correct_attn_out(o, l, int(cp_rank), t, lse, not is_lse_base_on_e,
-                        None if kv_lens is None else prepare(kv_lens), stream_of(o))
+                        None if kv_lens is None else prepare(kv_lens, "kv_lens"), stream_of(o))
     return target, lse
 
 
@@ -60,12 +62,12 @@ def merge_attn_states(outs, lses, *, is_lse_base_on_e=True, kv_lens=None, out=No
     """Merge N partials: outs [N, B, H, D], lses [N, B, H] -> (out [B, H, D], lse [B, H]).
     Empty partials (lse -inf/NaN/+inf, or kv_lens [N, B] == 0) add exact zeros; a row with
     no partial at all gets lse -inf and out 0."""
-    o, l = prepare(outs), prepare(lses)
+    o, l = prepare(outs, "outs"), prepare(lses, "lses")
     if out is None:
         out = empty(o, o.shape[1:])
     lse = empty(l, l.shape[1:])
-    _C.merge_attn_states(o, l, prepare(out), lse, not is_lse_base_on_e,
-                         None if kv_lens is None else prepare(kv_lens), stream_of(o))
+    _C.merge_attn_states(o, l, prepare(out, "out"), lse, not is_lse_base_on_e,
+                         None if kv_lens is None else prepare(kv_lens, "kv_lens"), stream_of(o))
     return out, lse
 
 
@@ -88,7 +90,7 @@ def pack_seq(x, lengths=None, pad_value=-math.inf, max_len=None, *, cu_seqlens=N
     """x [T, ...] -> [B, L, ...]: row t of sequence b is x[start_b + t], rows past its length
     hold pad_value. L = max_len if given (longer sequences are truncated), else
     max(lengths), which synchronises with the host once."""
-    x = prepare(x)
+    x = prepare(x, "x")
     cu = cu_seqlens is not None
     lens = _lengths_array(cu_seqlens if cu else lengths, x)
     if lens is None:
@@ -102,13 +104,13 @@ def pack_seq(x, lengths=None, pad_value=-math.inf, max_len=None, *, cu_seqlens=N
     if out is None:
         out = empty(x, (batch, int(max_len)) + tuple(x.shape[1:]))
     lens, cu = _as_cu_seqlens_on_cuda(lens, cu, x)
-    _C.pack_seq(x, lens, prepare(out), float(pad_value), cu, stream_of(x))
+    _C.pack_seq(x, lens, prepare(out, "out"), float(pad_value), cu, stream_of(x))
     return out
 
 
 def unpack_seq(packed, lengths=None, total=None, *, cu_seqlens=None, out=None):
     """packed [B, L, ...] -> [T, ...] with T = sum(lengths) (a host sync) unless ``total``."""
-    packed = prepare(packed)
+    packed = prepare(packed, "packed")
     cu = cu_seqlens is not None
     lens = _lengths_array(cu_seqlens if cu else lengths, packed)
     if lens is None:
@@ -121,7 +123,7 @@ def unpack_seq(packed, lengths=None, total=None, *, cu_seqlens=None, out=None):
     if out is None:
         out = empty(packed, (int(total),) + tuple(packed.shape[2:]))
     lens, cu = _as_cu_seqlens_on_cuda(lens, cu, packed)
-    _C.unpack_seq(packed, lens, prepare(out), cu, stream_of(packed))
+    _C.unpack_seq(packed, lens, prepare(out, "out"), cu, stream_of(packed))
     return out
 
 

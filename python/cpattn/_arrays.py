@@ -3,7 +3,7 @@ current CUDA stream, and a few element-wise helpers, without importing what is a
 import sys
 
 
-def kind(x):
+def kind(x, name="tensor"):
     mod = type(x).__module__
     if mod.startswith("torch"):
         return "torch"
@@ -11,12 +11,12 @@ def kind(x):
         return "cupy"
     if mod.startswith("numpy"):
         return "numpy"
-    raise TypeError(f"cpattn: expected a torch tensor, numpy array or cupy array, got {type(x).__name__}")
+    raise TypeError(f"cpattn: invalid {name}: expected a torch tensor, numpy array or cupy array, got {type(x).__name__}")
 
 
-def prepare(x):
+def prepare(x, name="tensor"):
     """What goes to the C++ side: torch tensors that require grad are detached (no copy)."""
-    if kind(x) == "torch" and x.requires_grad:
+    if kind(x, name) == "torch" and x.requires_grad:
         return x.detach()
     return x
 

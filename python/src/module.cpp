@@ -18,7 +18,7 @@
 namespace nb = nanobind;
 using cpattn::DType;
 using cpattn::TensorView;
-using Array = nb::ndarray<>;
+using Array = nb::ndarray<nb::ro>;  // read-only inputs welcome; outputs are checked by output_view
 using Obj = nb::handle;  // a torch tensor or any DLPack array
 
 namespace {
@@ -40,9 +40,11 @@ DType to_dtype(const Array& a, const char* name) {
     if (code == C::Int && t.bits == 8) return DType::i8;
     if ((code == C::UInt || code == C::Bool) && t.bits == 8) return DType::u8;
   }
+  static const char* const kinds[] = {"int", "uint", "float", "opaque", "bfloat", "complex", "bool"};
+  const std::string kind = t.code < 7 ? kinds[t.code] : "DLPack type code " + std::to_string(t.code);
   throw nb::type_error((std::string("cpattn: invalid ") + name + ": expected an array of dtype f64/f32/f16/bf16/fp8/"
-                        "int64/int32/int16/int8/uint8, got DLPack dtype code " + std::to_string(t.code) + " bits " +
-                        std::to_string(t.bits))
+                        "int64/int32/int16/int8/uint8, got " + kind + std::to_string(t.bits) +
+                        (t.lanes == 1 ? "" : " x" + std::to_string(t.lanes)))
                            .c_str());
 }
 
@@ -56,7 +58,7 @@ TensorView dlpack_view(const Array& a, const char* name) {
     throw nb::value_error((std::string("cpattn: invalid ") + name + ": expected at most 8 dims").c_str());
   int64_t shape[cpattn::kMaxDims], strides[cpattn::kMaxDims];
   for (size_t i = 0; i < a.ndim(); ++i) shape[i] = static_cast<int64_t>(a.shape(i)), strides[i] = a.stride(i);
-  return TensorView(a.data(), to_dtype(a, name), std::span<const int64_t>(shape, a.ndim()),
+  return TensorView(const_cast<void*>(a.data()), to_dtype(a, name), std::span<const int64_t>(shape, a.ndim()),
                     std::span<const int64_t>(strides, a.ndim()), device);
 }
 
@@ -111,15 +113,29 @@ TensorView torch_view(nb::handle x, const TorchTypes& torch, const char* name) {
                     std::span<const int64_t>(strides, ndim), device);
 }
 
+bool is_torch_tensor(nb::handle x, const TorchTypes& torch) {
+  return torch.tensor.is_valid() && !torch.tensor.is_none() && nb::isinstance(x, torch.tensor);
+}
+
 TensorView view(nb::handle x, const char* name) {
   const TorchTypes& torch = torch_types();
-  if (torch.tensor.is_valid() && !torch.tensor.is_none() && nb::isinstance(x, torch.tensor))
-    return torch_view(x, torch, name);
+  if (is_torch_tensor(x, torch)) return torch_view(x, torch, name);
   Array a;
   if (!nb::try_cast(x, a))
     throw nb::type_error((std::string("cpattn: invalid ") + name + ": expected a torch tensor or a DLPack array "
                           "(numpy, cupy ...), got " + py_str(x.type().attr("__name__"))).c_str());
   return dlpack_view(a, name);
+}
+
+// A tensor the op writes: a read-only numpy array (np.broadcast_to, frombuffer of bytes)
+// must not be written through its DLPack pointer.
+TensorView output_view(nb::handle x, const char* name) {
+  if (!is_torch_tensor(x, torch_types()) && nb::hasattr(x, "flags") && nb::hasattr(x.attr("flags"), "writeable") &&
+      !nb::cast<bool>(x.attr("flags").attr("writeable")))
+    throw nb::value_error((std::string("cpattn: invalid ") + name + ": expected a writable array, got a read-only " +
+                           py_str(x.type().attr("__name__")))
+                              .c_str());
+  return view(x, name);
 }
 
 // One Context per (device, stream) and thread: workspaces are reused across calls.
@@ -141,9 +157,9 @@ cpattn::Context* context(cpattn::Device device, uintptr_t stream) {
 }
 
 void merge(Obj outs, Obj lses, Obj out, Obj out_lse, bool base2, Obj kv_lens, uintptr_t stream) {
-  const TensorView o = view(outs, "outs"), l = view(lses, "lses"), r = view(out, "out");
+  const TensorView o = view(outs, "outs"), l = view(lses, "lses"), r = output_view(out, "out");
   std::optional<TensorView> ol, kv;
-  if (!out_lse.is_none()) ol = view(out_lse, "out_lse");
+  if (!out_lse.is_none()) ol = output_view(out_lse, "out_lse");
   if (!kv_lens.is_none()) kv = view(kv_lens, "kv_lens");
   const cpattn::MergeOptions opt = merge_options(base2, kv);
   nb::gil_scoped_release release;
@@ -151,9 +167,9 @@ void merge(Obj outs, Obj lses, Obj out, Obj out_lse, bool base2, Obj kv_lens, ui
 }
 
 void correct(Obj out, Obj lses, int64_t rank, Obj new_out, Obj out_lse, bool base2, Obj kv_lens, uintptr_t stream) {
-  const TensorView o = view(out, "out"), l = view(lses, "lses"), n = view(new_out, "new_out");
+  const TensorView o = view(out, "out"), l = view(lses, "lses"), n = output_view(new_out, new_out.is(out) ? "out" : "new_out");
   std::optional<TensorView> ol, kv;
-  if (!out_lse.is_none()) ol = view(out_lse, "out_lse");
+  if (!out_lse.is_none()) ol = output_view(out_lse, "out_lse");
   if (!kv_lens.is_none()) kv = view(kv_lens, "kv_lens");
   const cpattn::MergeOptions opt = merge_options(base2, kv);
   nb::gil_scoped_release release;
@@ -161,7 +177,7 @@ void correct(Obj out, Obj lses, int64_t rank, Obj new_out, Obj out_lse, bool bas
 }
 
 void pack(Obj x, Obj lengths, Obj out, double pad_value, bool cu, uintptr_t stream) {
-  const TensorView xv = view(x, "x"), lv = view(lengths, cu ? "cu_seqlens" : "lengths"), ov = view(out, "out");
+  const TensorView xv = view(x, "x"), lv = view(lengths, cu ? "cu_seqlens" : "lengths"), ov = output_view(out, "out");
   cpattn::PackOptions opt;
   opt.pad_value = pad_value;
   opt.cu_seqlens = cu;
@@ -170,7 +186,7 @@ void pack(Obj x, Obj lengths, Obj out, double pad_value, bool cu, uintptr_t stre
 }
 
 void unpack(Obj packed, Obj lengths, Obj out, bool cu, uintptr_t stream) {
-  const TensorView pv = view(packed, "packed"), lv = view(lengths, cu ? "cu_seqlens" : "lengths"), ov = view(out, "out");
+  const TensorView pv = view(packed, "packed"), lv = view(lengths, cu ? "cu_seqlens" : "lengths"), ov = output_view(out, "out");
   cpattn::PackOptions opt;
   opt.cu_seqlens = cu;
   nb::gil_scoped_release release;

@@ -38,7 +38,8 @@ class LocalGroup {
       fail_locked("rank " + std::to_string(rank) + " waited " + std::to_string(timeout_.count()) +
                   " ms for the other ranks of the LocalComm group");
     }
-    throw_if_failed();
+    // a barrier that completed stands, even if a rank failed (and aborted) right after it
+    if (generation_ == gen) throw_if_failed();
   }
 
   void abort(const std::string& why) {

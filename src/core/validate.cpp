@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <iomanip>
 #include <sstream>
 
 #include "convert.hpp"
@@ -17,7 +18,7 @@ constexpr std::initializer_list<DType> kIndexDTypes = {DType::i32, DType::i64};
 
 std::string num(double v) {
   std::ostringstream o;
-  o << v;
+  o << std::setprecision(17) << v;  // integer bounds such as 2147483647 exactly
   return o.str();
 }
 
@@ -168,6 +169,7 @@ void check_data(const TensorView& t, const char* name) {
 }
 
 void check_writable(const TensorView& t, const char* name) {
+  if (t.numel() == 0) return;  // nothing is written (numpy and DLPack give empty arrays zero strides)
   for (int i = 0; i < t.ndim; ++i)
     if (t.shape[i] > 1 && t.strides[i] == 0)
       throw Error(name, "an output with no zero (broadcast) stride", t.describe());

@@ -12,6 +12,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 
 #include "../core/args.hpp"
@@ -229,6 +230,21 @@ void launch_mode(Mode mode, unsigned blocks, int threads, size_t smem, cudaStrea
   }
 }
 
+// The current device's SM count, queried once per device (the grid heuristics below were
+// tuned on H100's 132 SMs and scale with it).
+int sm_count() {
+  int device = 0;
+  CPATTN_CHECK_CUDA(cudaGetDevice(&device));
+  static std::atomic<int> cached[64] = {};
+  const bool cacheable = device >= 0 && device < 64;
+  int n = cacheable ? cached[device].load(std::memory_order_relaxed) : 0;
+  if (n == 0) {
+    CPATTN_CHECK_CUDA(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));
+    if (cacheable) cached[device].store(n, std::memory_order_relaxed);
+  }
+  return n;
+}
+
 template <class T>
 void launch(const MergeArgs& a, cudaStream_t stream) {
   constexpr int kVec = 16 / sizeof(T);
@@ -238,14 +254,15 @@ void launch(const MergeArgs& a, cudaStream_t stream) {
   if (vecs_per_row > INT32_MAX / 64) throw Error("D", "at most 2^25 elements per row on CUDA", std::to_string(a.D));
   // lanes per row: enough for the row in one pass (of per_lane vectors each)
   const int64_t rows = a.B * a.H;
-  const bool pairs = vec && !correct && a.N <= 4 && rows * vecs_per_row >= int64_t{4} * 132 * kBlockThreads;
+  const int64_t sms = sm_count();
+  const bool pairs = vec && !correct && a.N <= 4 && rows * vecs_per_row >= 4 * sms * kBlockThreads;
   const int per_lane = correct ? kCorrectVecs : pairs ? 2 : 1;
   const int64_t want = (vecs_per_row + per_lane - 1) / per_lane;
   int shift = 0;
   while (shift < 5 && (int64_t{1} << shift) < want) ++shift;
   const int64_t total_threads = rows << shift;
   // small grids: smaller blocks spread the rows over more SMs
-  int threads = total_threads >= int64_t{2} * 132 * kBlockThreads ? kBlockThreads : 128;
+  int threads = total_threads >= 2 * sms * kBlockThreads ? kBlockThreads : 128;
   Mode mode = Mode::correct;
   size_t smem = 0;
   if (!correct) {

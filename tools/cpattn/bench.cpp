@@ -273,7 +273,7 @@ int run_cp_bench(const BenchOptions& o, Device dev, DType dt);  // bench_cp.cpp
 
 int run_bench(const BenchOptions& o) {
   const Device dev = parse_device(o.device);
-  const DType dt = parse_dtype(o.dtype);
+  const DType dt = parse_dtype_option(o.dtype);
   if (o.op.rfind("cp-", 0) == 0) return run_cp_bench(o, dev, dt);
   const bool merge_like = o.op == "correct" || o.op == "merge";
   const bool pack_like = o.op == "pack" || o.op == "unpack";

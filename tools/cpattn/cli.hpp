@@ -52,6 +52,7 @@ StageResult run_cp_stage(int op, Communicator& comm, Device device, DType dtype,
                          const reference::CpAttention& problem);
 
 Device parse_device(const std::string& name);
+DType parse_dtype_option(const std::string& name);  // parse_dtype, errors naming --dtype
 LseBase parse_lse_base(const std::string& name);
 // This process's rank communicator for --comm mpi|nccl (MPI initialised on first use). For nccl
 // an unpinned device ("cuda") becomes the GPU of this rank's node-local rank; device is updated.

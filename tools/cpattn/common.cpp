@@ -11,9 +11,19 @@ namespace cpattn::cli {
 
 Device parse_device(const std::string& name) {
   if (name == "cpu") return Device::cpu();
-  if (name == "cuda" || name.rfind("cuda:", 0) == 0)
-    return Device::cuda(name.size() > 5 ? std::stoi(name.substr(5)) : 0);
+  if (name == "cuda") return Device::cuda(0);
+  const std::string index = name.rfind("cuda:", 0) == 0 ? name.substr(5) : "";
+  if (!index.empty() && index.size() <= 4 && index.find_first_not_of("0123456789") == std::string::npos)
+    return Device::cuda(std::stoi(index));
   throw Error("--device", "cpu or cuda[:index]", "'" + name + "'");
+}
+
+DType parse_dtype_option(const std::string& name) {
+  try {
+    return parse_dtype(name);
+  } catch (const Error& e) {
+    throw Error("--dtype", e.expected(), e.got());
+  }
 }
 
 LseBase parse_lse_base(const std::string& name) {

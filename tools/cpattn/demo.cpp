@@ -107,7 +107,7 @@ StageResult run_cp_stage(int op, Communicator& comm, Device dev, DType dt, LseBa
 
 int run_demo(const DemoOptions& o) {
   const Device dev = parse_device(o.device);
-  const DType dt = parse_dtype(o.dtype);
+  const DType dt = parse_dtype_option(o.dtype);
   if (dt != DType::f32 && dt != DType::f16 && dt != DType::bf16) throw Error("--dtype", "f32, f16 or bf16", o.dtype);
   const LseBase base = parse_lse_base(o.lse_base);
   if (o.batch < 1 || o.heads < 1 || o.head_dim < 1 || o.kv_len < 0)

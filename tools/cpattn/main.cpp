@@ -21,9 +21,32 @@ void add_common(CLI::App* app, cpattn::cli::CommonOptions& o, const char* defaul
   app->add_option("--seed", o.seed, "Random seed")->capture_default_str();
 }
 
+// CLI11's PositiveNumber prints its range up to DBL_MAX; this says what is expected.
+CLI::Validator at_least(long long lo) {
+  return CLI::Validator(
+      [lo](std::string& s) -> std::string {
+        try {
+          size_t used = 0;
+          if (std::stoll(s, &used) >= lo && used == s.size()) return "";
+        } catch (const std::exception&) {
+        }
+        return "expected an integer >= " + std::to_string(lo) + ", got '" + s + "'";
+      },
+      "INT>=" + std::to_string(lo));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  // an unknown subcommand: name it (CLI11 would say that a subcommand is required)
+  if (argc > 1 && argv[1][0] != '-') {
+    const std::string sub = argv[1];
+    if (sub != "demo" && sub != "bench" && sub != "verify") {
+      std::fprintf(stderr, "%s (cpattn --help lists them)\n",
+                   cpattn::Error("subcommand", "demo, bench or verify", "'" + sub + "'").what());
+      return 2;
+    }
+  }
   CLI::App app{"cpattn " CPATTN_VERSION
                ": merge context-parallel attention partials exactly, on CPU or CUDA, across threads, MPI or NCCL"};
   app.require_subcommand(1);
@@ -37,11 +60,11 @@ int main(int argc, char** argv) {
                                "cp_lse_ag_out_rs / _ar / cp_lse_a2a_merge, check against unsplit attention");
   add_common(d, demo, "bf16");
   d->add_option("-N,--ranks", demo.ranks, "Ranks (threads) for --comm local; mpirun -np sets it otherwise")
-      ->capture_default_str()->check(CLI::PositiveNumber);
-  d->add_option("-B,--batch", demo.batch, "Decode rows (tokens)")->capture_default_str()->check(CLI::PositiveNumber);
-  d->add_option("-H,--heads", demo.heads, "Heads (a multiple of the ranks)")->capture_default_str()->check(CLI::PositiveNumber);
-  d->add_option("-D,--head-dim", demo.head_dim, "Head dim")->capture_default_str()->check(CLI::PositiveNumber);
-  d->add_option("-S,--kv-len", demo.kv_len, "Longest KV length (rows get 0..S keys)")->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(at_least(1));
+  d->add_option("-B,--batch", demo.batch, "Decode rows (tokens)")->capture_default_str()->check(at_least(1));
+  d->add_option("-H,--heads", demo.heads, "Heads (a multiple of the ranks)")->capture_default_str()->check(at_least(1));
+  d->add_option("-D,--head-dim", demo.head_dim, "Head dim")->capture_default_str()->check(at_least(1));
+  d->add_option("-S,--kv-len", demo.kv_len, "Longest KV length (rows get 0..S keys)")->capture_default_str()->check(at_least(0));
   d->add_option("--lse-base", demo.lse_base, "LSE units: e (natural log) or 2")->capture_default_str()->check(CLI::IsMember({"e", "2"}));
 
   cpattn::cli::BenchOptions bench;
@@ -52,14 +75,14 @@ int main(int argc, char** argv) {
   b->add_option("--op", bench.op, "correct, merge, pack, unpack, cp-rs, cp-ar or cp-a2a")
       ->capture_default_str()
       ->check(CLI::IsMember({"correct", "merge", "pack", "unpack", "cp-rs", "cp-ar", "cp-a2a"}));
-  b->add_option("-B,--batch", bench.batch, "Batch sizes to sweep (default: the built-in sweep)")->delimiter(',');
-  b->add_option("-H,--heads", bench.heads, "Head counts")->delimiter(',');
-  b->add_option("-D,--head-dim", bench.head_dim, "Head dims")->delimiter(',');
-  b->add_option("-N,--ranks", bench.ranks, "Partials N (correct/merge) or local ranks (cp-*)")->delimiter(',');
-  b->add_option("-L,--max-len", bench.max_len, "pack/unpack: longest sequence (lengths are uniform in 1..L)")->delimiter(',');
-  b->add_option("-F,--features", bench.features, "pack/unpack: elements per token")->delimiter(',');
-  b->add_option("-n,--iters", bench.iters, "Timed calls per row")->capture_default_str()->check(CLI::PositiveNumber);
-  b->add_option("-w,--warmup", bench.warmup, "Warm-up calls per row")->capture_default_str()->check(CLI::NonNegativeNumber);
+  b->add_option("-B,--batch", bench.batch, "Batch sizes to sweep (default: the built-in sweep)")->delimiter(',')->check(at_least(1));
+  b->add_option("-H,--heads", bench.heads, "Head counts")->delimiter(',')->check(at_least(1));
+  b->add_option("-D,--head-dim", bench.head_dim, "Head dims")->delimiter(',')->check(at_least(1));
+  b->add_option("-N,--ranks", bench.ranks, "Partials N (correct/merge) or local ranks (cp-*)")->delimiter(',')->check(at_least(1));
+  b->add_option("-L,--max-len", bench.max_len, "pack/unpack: longest sequence (lengths are uniform in 1..L)")->delimiter(',')->check(at_least(1));
+  b->add_option("-F,--features", bench.features, "pack/unpack: elements per token")->delimiter(',')->check(at_least(1));
+  b->add_option("-n,--iters", bench.iters, "Timed calls per row")->capture_default_str()->check(at_least(1));
+  b->add_option("-w,--warmup", bench.warmup, "Warm-up calls per row")->capture_default_str()->check(at_least(0));
   b->add_option("-c,--check", bench.check, "Check sampled rows against the f64 reference (1) or not (0)")->capture_default_str();
   b->add_option("--json", bench.json, "Also write the rows as JSON to this file");
 
