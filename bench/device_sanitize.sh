@@ -11,9 +11,15 @@ cmake -S . -B $BUILD -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -D
   "${cli11[@]}" >>"$LOG" 2>&1 && cmake --build $BUILD -j16 --target test_cuda >>"$LOG" 2>&1 || { tail -40 "$LOG"; exit 1; }
 step sanitize
 FILTER='-CudaLargeSizes.*'
+# racecheck stalls in the tests whose ranks are threads of one process (LocalComm on one GPU:
+# a rank waits at a host barrier for a peer whose launch racecheck holds back); those run
+# under the other three tools, and their kernels are the ones the other tests cover.
+RACE_FILTER="$FILTER:Ranks/CudaCp.*:CudaDeterminism.*"
 for tool in memcheck racecheck initcheck synccheck; do
+  f=$FILTER
+  [ $tool = racecheck ] && f=$RACE_FILTER
   timeout "${SAN_TIMEOUT:-240}" compute-sanitizer --tool $tool --error-exitcode 9 $BUILD/tests/test_cuda \
-    --gtest_filter="$FILTER" >"$BUILD/san_$tool.txt" 2>&1 &
+    --gtest_filter="$f" >"$BUILD/san_$tool.txt" 2>&1 &
 done
 wait
 for tool in memcheck racecheck initcheck synccheck; do
