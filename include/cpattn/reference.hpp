@@ -31,11 +31,12 @@ MergeResult attention(const std::vector<double>& q, const std::vector<double>& k
                       const std::vector<int64_t>* kv_begin = nullptr,
                       const std::vector<int64_t>* kv_end = nullptr, int64_t kv_heads = 0 /* = H */);
 
-// A context-parallel decode problem: random q [B,H,D], k/v [B,S,1,D] (one KV head shared by
-// all query heads, as MLA decode reads its latent cache; keeps MLA-sized demos in memory), per-row KV lengths
-// in [0, S] that include rows shorter than `ranks` (so some shards are empty) and an empty
-// row; each row's keys split into `ranks` contiguous shards. Holds the unsplit f64 result
-// and every rank's partial (out, natural-log lse) over its shard.
+// A context-parallel decode problem: random q [B,H,D], k/v [B,S,1,D] (one KV head shared
+// by all query heads, as MLA decode reads its latent cache; keeps MLA-sized demos in
+// memory), per-row KV lengths in [0, S] that include rows shorter than `ranks` (so some
+// shards are empty) and an empty row; each row's keys split into `ranks` contiguous
+// shards. Holds the unsplit f64 result and every rank's partial (out, natural-log lse)
+// over its shard.
 struct CpAttention {
   int64_t B = 0, S = 0, H = 0, D = 0, ranks = 0;
   double scale = 1.0;

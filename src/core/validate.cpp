@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <iomanip>
 #include <sstream>
 
 #include "convert.hpp"
@@ -17,8 +16,10 @@ constexpr std::initializer_list<DType> kDataDTypes = {DType::f32, DType::f16, DT
 constexpr std::initializer_list<DType> kIndexDTypes = {DType::i32, DType::i64};
 
 std::string num(double v) {
+  if (v == std::floor(v) && v >= -9223372036854775808.0 && v < 9223372036854775808.0)
+    return std::to_string(static_cast<int64_t>(v));  // integer bounds such as 2147483647 exactly
   std::ostringstream o;
-  o << std::setprecision(17) << v;  // integer bounds such as 2147483647 exactly
+  o << v;
   return o.str();
 }
 
