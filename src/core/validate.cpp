@@ -167,6 +167,12 @@ void check_data(const TensorView& t, const char* name) {
   overflow |= __builtin_mul_overflow(extent, esize, &scratch);      // bytes spanned
   if (overflow) throw Error(name, "sizes and strides whose offsets fit in 64 bits", t.describe());
   if (!t.data && t.numel() > 0) throw Error(name, "a non-null data pointer", "nullptr for " + t.describe());
+  // a typed access through a pointer off its element size is undefined on the CPU and a
+  // misaligned-address fault on CUDA (16-byte misalignment alone is fine: scalar path)
+  const auto misaligned = static_cast<int64_t>(reinterpret_cast<uintptr_t>(t.data) % static_cast<uintptr_t>(esize));
+  if (misaligned != 0 && t.numel() > 0)
+    throw Error(name, "a data pointer aligned to the element size (" + std::to_string(esize) + " bytes)",
+                t.describe() + ", " + std::to_string(misaligned) + " bytes past such a boundary");
 }
 
 void check_writable(const TensorView& t, const char* name) {

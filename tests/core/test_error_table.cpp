@@ -105,7 +105,8 @@ std::map<std::string, std::function<void()>> cases() {
   c["cpp.merge.zero_size"] = [=] { merge_attn_states(t(f32, {2, 0, 4, 8}), t(f32, {2, 0, 4}, 1024), t(f32, {0, 4, 8}, far)); };
   c["cpp.merge.broadcast_input"] = [=] { merge_attn_states(strided(f32, {2, 3, 4, 8}, {0, 32, 8, 1}), lses, out); };
   c["cpp.merge.negative_stride"] = [=] { merge_attn_states(strided(f32, {2, 3, 4, 8}, {96, -32, 8, 1}, 64 * 4), lses, out); };
-  c["cpp.merge.unaligned"] = [=] { merge_attn_states(outs, lses, t(f32, {3, 4, 8}, far + 2)); };
+  c["cpp.merge.unaligned"] = [=] { merge_attn_states(outs, lses, t(f32, {3, 4, 8}, far + 4)); };
+  c["cpp.merge.misaligned"] = [=] { merge_attn_states(outs, lses, t(f32, {3, 4, 8}, far + 2)); };
   // correct_attn_out
   const TensorView part = t(f32, {3, 4, 8});
   c["cpp.correct.lses_rank"] = [=] { correct_attn_out(part, t(f32, {2, 3}, 1024), 0, t(f32, {3, 4, 8}, far)); };
