@@ -117,9 +117,8 @@ bool is_torch_tensor(nb::handle x, const TorchTypes& torch) {
   return torch.tensor.is_valid() && !torch.tensor.is_none() && nb::isinstance(x, torch.tensor);
 }
 
-TensorView view(nb::handle x, const char* name) {
-  const TorchTypes& torch = torch_types();
-  if (is_torch_tensor(x, torch)) return torch_view(x, torch, name);
+// Any non-torch array through DLPack.
+TensorView array_view(nb::handle x, const char* name) {
   Array a;
   if (!nb::try_cast(x, a))
     throw nb::type_error((std::string("cpattn: invalid ") + name + ": expected a torch tensor or a DLPack array "
@@ -127,15 +126,23 @@ TensorView view(nb::handle x, const char* name) {
   return dlpack_view(a, name);
 }
 
+TensorView view(nb::handle x, const char* name) {
+  const TorchTypes& torch = torch_types();
+  if (is_torch_tensor(x, torch)) return torch_view(x, torch, name);
+  return array_view(x, name);
+}
+
 // A tensor the op writes: a read-only numpy array (np.broadcast_to, frombuffer of bytes)
 // must not be written through its DLPack pointer.
 TensorView output_view(nb::handle x, const char* name) {
-  if (!is_torch_tensor(x, torch_types()) && nb::hasattr(x, "flags") && nb::hasattr(x.attr("flags"), "writeable") &&
+  const TorchTypes& torch = torch_types();
+  if (is_torch_tensor(x, torch)) return torch_view(x, torch, name);
+  if (nb::hasattr(x, "flags") && nb::hasattr(x.attr("flags"), "writeable") &&
       !nb::cast<bool>(x.attr("flags").attr("writeable")))
     throw nb::value_error((std::string("cpattn: invalid ") + name + ": expected a writable array, got a read-only " +
                            py_str(x.type().attr("__name__")))
                               .c_str());
-  return view(x, name);
+  return array_view(x, name);
 }
 
 // One Context per (device, stream) and thread: workspaces are reused across calls.
