@@ -3,9 +3,10 @@
 # GPU tests, compute-sanitizer (memcheck, racecheck, initcheck, synccheck) on a subset, the
 # correct/merge sweeps, the seed's kernels on the same shapes (bench/seed_join.py) and an ncu
 # profile of decode calls.
-#   usage: OUT=/some/dir [VARIANT="-DNAME=VALUE ..."] bash bench/device_kernels.sh
-# VARIANT: CUDA flags of a second build of the CLI, timed against the first on the decode and
-# large shapes (an A/B of a tuning knob in one call).
+#   usage: OUT=/some/dir [VARIANTS="-DNAME=VALUE ...;-DNAME=OTHER"] [SKIP="sanitize sweep"] bash bench/device_kernels.sh
+# VARIANTS: ';'-separated CUDA flags of further builds of the CLI, each timed against the
+# first on the decode and large shapes (an A/B of tuning knobs in one call).
+# SKIP: steps to leave out (sanitize, ncu, sweep).
 set -uo pipefail
 source bench/device_env.sh
 configure() {  # build dir, CUDA flags
@@ -13,39 +14,54 @@ configure() {  # build dir, CUDA flags
     -DCMAKE_CUDA_FLAGS="$2" "${cli11[@]}" >>"$LOG" 2>&1
 }
 step build
+IFS=';' read -r -a variants <<<"${VARIANTS:-}"
+for i in "${!variants[@]}"; do  # in the background, next to the main build
+  (configure build-device-v$i "${variants[$i]}" && cmake --build build-device-v$i -j8 --target cpattn_cli >>"$LOG" 2>&1) &
+done
 configure build-device "" && cmake --build build-device -j16 --target cpattn_cli test_cuda >>"$LOG" 2>&1 ||
   { tail -60 "$LOG"; exit 1; }
+wait
 CLIS=(build-device/tools/cpattn/cpattn)
-if [ -n "${VARIANT:-}" ]; then
-  configure build-device-variant "$VARIANT" && cmake --build build-device-variant -j16 --target cpattn_cli >>"$LOG" 2>&1 &&
-    CLIS+=(build-device-variant/tools/cpattn/cpattn)
-fi
+for i in "${!variants[@]}"; do
+  cli=build-device-v$i/tools/cpattn/cpattn
+  [ -x $cli ] && CLIS+=($cli) && echo "variant $i: ${variants[$i]} -> $cli" | tee -a "$LOG"
+done
+skip() { [[ " ${SKIP:-} " == *" $1 "* ]]; }
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader | tee -a "$LOG"
 CLI=${CLIS[0]}
 TESTS=build-device/tests/test_cuda
 step test_cuda
 $TESTS >"$OUT/test_cuda.txt" 2>&1; echo "test_cuda rc=$?" | tee -a "$LOG"
 grep -E "PASSED|FAILED|SKIPPED" "$OUT/test_cuda.txt" | head -20 | tee -a "$LOG"
+if ! skip sanitize; then
 step compute-sanitizer
 SUBSET='Matrix/CudaMerge.*/1?:Matrix/CudaCorrect.*/2?:Matrix/CudaPack.*/1?:Matrix/CudaUnpack.*/2?:CudaGraph.*'
 for tool in memcheck racecheck initcheck synccheck; do
   timeout 150 compute-sanitizer --tool $tool --error-exitcode 9 $TESTS --gtest_filter="$SUBSET" >"$OUT/$tool.txt" 2>&1
   echo "$tool rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|tests ran|PASSED|FAILED' "$OUT/$tool.txt" | tr '\n' ' ')" | tee -a "$LOG"
 done
+fi
 step decode-and-large
+AB=${AB_FLAGS:-}  # e.g. "-c 0": no reference check in the A/B rows
 for cli in "${CLIS[@]}"; do
   for op in correct merge; do
     echo "--- $cli $op" | tee -a "$LOG"
-    $cli bench --op $op --device cuda -n 50 -B 1 16 -H 32 -D 128 -N 2 4 2>&1 | tail -5 | tee -a "$LOG"
-    $cli bench --op $op --device cuda -n 50 -B 1 64 2048 -H 128 -D 512 -N 8 2>&1 | tail -3 | tee -a "$LOG"
-    $cli bench --op $op --device cuda -n 50 -B 32768 -H 32 -D 128 -N 8 2>&1 | tail -1 | tee -a "$LOG"
+    $cli bench --op $op --device cuda -n 50 $AB -B 1 16 -H 32 -D 128 -N 2 4 2>&1 | tail -5 | tee -a "$LOG"
+    $cli bench --op $op --device cuda -n 50 $AB -B 1 64 2048 -H 128 -D 512 -N 8 2>&1 | tail -3 | tee -a "$LOG"
+    $cli bench --op $op --device cuda -n 50 $AB -B 32768 -H 32 -D 128 -N 8 2>&1 | tail -1 | tee -a "$LOG"
+    $cli bench --op $op --device cuda -n 50 $AB -B 2048 -H 128 -D 576 -N 4 2>&1 | tail -1 | tee -a "$LOG"
+    $cli bench --op $op --device cuda -n 50 $AB -B 8192 -H 32 -D 64 256 -N 16 2>&1 | tail -2 | tee -a "$LOG"
+    $cli bench --op $op --device cuda -n 50 $AB -B 32768 -H 16 -D 128 -N 2 2>&1 | tail -1 | tee -a "$LOG"
   done
 done
+if ! skip ncu; then
 step ncu
 timeout 60 ncu --clock-control none --kernel-name regex:merge --launch-count 4 \
   --section SpeedOfLight --section LaunchStats --section WarpStateStats --section InstructionStats \
   $CLI bench --op correct --device cuda -n 1 -w 0 -c 0 -B 1 -H 32 -D 128 -N 2 >"$OUT/ncu.txt" 2>&1
 echo "ncu rc=$?" | tee -a "$LOG"
+fi
+skip sweep && { step done; exit 0; }
 step sweep
 for op in correct merge; do
   timeout 150 $CLI bench --op $op --device cuda -n 50 --json "$OUT/bench_$op.json" >>"$OUT/sweep.txt" 2>&1

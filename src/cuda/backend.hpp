@@ -12,6 +12,16 @@ bool compiled();  // false in a build without nvcc
 int device_count();  // 0 where no driver/GPU is present
 
 void merge(const detail::MergeArgs& args, Stream stream);
+// Which kernel serves merge/correct calls: chosen per call (the default), or one forced by
+// the tests so that both are checked on every case. merge_rows serves what it can take
+// (vector path, f32 lses, N <= 16, rows at one stride) and leaves the rest to merge_groups.
+enum class MergeKernel { automatic, rows, groups };
+void force_merge_kernel(MergeKernel kernel);
+// merge_rows: false when the call is not one it takes (any_size: also past its size limit)
+bool merge_rows(const detail::MergeArgs& args, Stream stream, bool any_size);
+// The current device's SM count, queried once per device (the launch heuristics were tuned
+// on H100's 132 SMs and scale with it).
+int sm_count();
 // Bytes of workspace pack() needs (the B + 1 prefix offsets).
 size_t pack_workspace_bytes(const detail::PackArgs& args);
 void pack(const detail::PackArgs& args, void* workspace, Stream stream);

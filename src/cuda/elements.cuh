@@ -81,6 +81,10 @@ __device__ __forceinline__ void store_f32(T* p, const float (&in)[VEC]) {
   }
 }
 
+// exp and log in the lses' base (e or 2)
+__device__ __forceinline__ float ex(float x, bool base2) { return base2 ? exp2f(x) : expf(x); }
+__device__ __forceinline__ float lg(float x, bool base2) { return base2 ? log2f(x) : logf(x); }
+
 __device__ __forceinline__ float load_float(const void* p, DType dt, int64_t off) {
   switch (dt) {
     case DType::f16: return __half2float(static_cast<const __half*>(p)[off]);

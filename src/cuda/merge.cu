@@ -1,4 +1,5 @@
-// merge_attn_states / correct_attn_out on CUDA (also every data step of the cp_* functions).
+// merge_attn_states / correct_attn_out on CUDA (also every data step of the cp_* functions):
+// merge_groups serves every call merge_rows (merge_rows.cu) does not take.
 //
 // One kernel: each row (b, h) is owned by a group of G = 2^shift lanes of one warp (G <= 32),
 // so a row's reductions are warp shuffles and nothing waits on a block barrier. Lane i owns
@@ -54,9 +55,6 @@ __device__ __forceinline__ int64_t row_at(const RowMap& m, const FastDiv& inner,
   return static_cast<int64_t>(b) * m.sb + static_cast<int64_t>(outer) * m.s_outer +
          static_cast<int64_t>(h - outer * inner.divisor) * m.sh;
 }
-
-__device__ __forceinline__ float ex(float x, bool base2) { return base2 ? exp2f(x) : expf(x); }
-__device__ __forceinline__ float lg(float x, bool base2) { return base2 ? log2f(x) : logf(x); }
 
 // The row's partial lses, sanitised: NaN, +inf and kv_lens == 0 become -inf (empty).
 // Holds copies of the fields, not a reference to the kernel parameter (which would put the
@@ -230,21 +228,6 @@ void launch_mode(Mode mode, unsigned blocks, int threads, size_t smem, cudaStrea
   }
 }
 
-// The current device's SM count, queried once per device (the grid heuristics below were
-// tuned on H100's 132 SMs and scale with it).
-int sm_count() {
-  int device = 0;
-  CPATTN_CHECK_CUDA(cudaGetDevice(&device));
-  static std::atomic<int> cached[64] = {};
-  const bool cacheable = device >= 0 && device < 64;
-  int n = cacheable ? cached[device].load(std::memory_order_relaxed) : 0;
-  if (n == 0) {
-    CPATTN_CHECK_CUDA(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));
-    if (cacheable) cached[device].store(n, std::memory_order_relaxed);
-  }
-  return n;
-}
-
 template <class T>
 void launch(const MergeArgs& a, cudaStream_t stream) {
   constexpr int kVec = 16 / sizeof(T);
@@ -287,13 +270,19 @@ void launch(const MergeArgs& a, cudaStream_t stream) {
   CPATTN_CHECK_LAUNCH();
 }
 
+std::atomic<MergeKernel> forced_kernel{MergeKernel::automatic};
+
 }  // namespace
+
+void force_merge_kernel(MergeKernel kernel) { forced_kernel.store(kernel); }
 
 void merge(const MergeArgs& a, Stream stream) {
   if (a.B == 0 || a.H == 0) return;
   // rows and heads index through 32-bit FastDiv: both < 2^31
   if (a.B * a.H > INT32_MAX)
     throw Error("B * H", "at most 2^31 - 1 rows (b, h) per call on CUDA", std::to_string(a.B * a.H));
+  const MergeKernel kernel = forced_kernel.load(std::memory_order_relaxed);
+  if (kernel != MergeKernel::groups && merge_rows(a, stream, kernel == MergeKernel::rows)) return;
   switch (a.dtype) {
     case DType::f16: launch<__half>(a, stream); break;
     case DType::bf16: launch<__nv_bfloat16>(a, stream); break;

@@ -3,6 +3,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include "backend.hpp"
 #include "check.cuh"
@@ -35,6 +36,19 @@ int device_count() {
   if (cudaGetDeviceCount(&n) != cudaSuccess) {
     (void)cudaGetLastError();  // no driver / no device: report none, leave no sticky error
     return 0;
+  }
+  return n;
+}
+
+int sm_count() {
+  int device = 0;
+  CPATTN_CHECK_CUDA(cudaGetDevice(&device));
+  static std::atomic<int> cached[64] = {};
+  const bool cacheable = device >= 0 && device < 64;
+  int n = cacheable ? cached[device].load(std::memory_order_relaxed) : 0;
+  if (n == 0) {
+    CPATTN_CHECK_CUDA(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));
+    if (cacheable) cached[device].store(n, std::memory_order_relaxed);
   }
   return n;
 }

@@ -1,11 +1,14 @@
 // The CPU tests' matrices on the GPU: every kernel against the f64 reference (and so the
 // CPU backend). Each test skips itself, saying why, where no GPU is present.
+#include <cuda_runtime.h>
+
 #include <cstring>
 #include <mutex>
 
 #include "cp_check.hpp"
 #include "cpu/merge_matrix.hpp"
 #include "cpu/pack_matrix.hpp"
+#include "core/validate.hpp"
 #include "cuda/backend.hpp"
 #include "large_and_repeat.hpp"
 
@@ -16,9 +19,29 @@ namespace {
   if (!has_gpu()) GTEST_SKIP() << (cuda::compiled() ? "no CUDA device visible (cudaGetDeviceCount = 0)" \
                                                     : "cpattn was built without CUDA")
 
+// Runs a test body with one merge/correct kernel forced (the default picks by shape and size,
+// so without this each case would check only one of them).
+class ForcedKernel {
+ public:
+  explicit ForcedKernel(cuda::MergeKernel k) { cuda::force_merge_kernel(k); }
+  ~ForcedKernel() { cuda::force_merge_kernel(cuda::MergeKernel::automatic); }
+  ForcedKernel(const ForcedKernel&) = delete;
+  ForcedKernel& operator=(const ForcedKernel&) = delete;
+};
+
 class CudaMerge : public ::testing::TestWithParam<MergeCase> {};
 TEST_P(CudaMerge, MatchesFloat64Reference) {
   REQUIRE_GPU();
+  EXPECT_TRUE(check_merge(GetParam(), Device::cuda()));
+}
+TEST_P(CudaMerge, RowsKernelMatchesFloat64Reference) {
+  REQUIRE_GPU();
+  ForcedKernel k(cuda::MergeKernel::rows);
+  EXPECT_TRUE(check_merge(GetParam(), Device::cuda()));
+}
+TEST_P(CudaMerge, GroupsKernelMatchesFloat64Reference) {
+  REQUIRE_GPU();
+  ForcedKernel k(cuda::MergeKernel::groups);
   EXPECT_TRUE(check_merge(GetParam(), Device::cuda()));
 }
 INSTANTIATE_TEST_SUITE_P(Matrix, CudaMerge, ::testing::ValuesIn(merge_matrix()));
@@ -31,6 +54,42 @@ TEST_P(CudaCorrect, InPlaceMatchesFloat64Reference) {
 TEST_P(CudaCorrect, OutOfPlaceMatchesFloat64Reference) {
   REQUIRE_GPU();
   EXPECT_TRUE(check_correct(GetParam(), Device::cuda(), false));
+}
+TEST_P(CudaCorrect, RowsKernelMatchesFloat64Reference) {
+  REQUIRE_GPU();
+  ForcedKernel k(cuda::MergeKernel::rows);
+  EXPECT_TRUE(check_correct(GetParam(), Device::cuda(), true));
+  EXPECT_TRUE(check_correct(GetParam(), Device::cuda(), false));
+}
+TEST_P(CudaCorrect, GroupsKernelMatchesFloat64Reference) {
+  REQUIRE_GPU();
+  ForcedKernel k(cuda::MergeKernel::groups);
+  EXPECT_TRUE(check_correct(GetParam(), Device::cuda(), true));
+  EXPECT_TRUE(check_correct(GetParam(), Device::cuda(), false));
+}
+
+// Which calls merge_rows takes: the common layout at decode sizes yes, the rest no (and so
+// the forced-kernel tests above check merge_rows on every case it takes).
+TEST(CudaMergeRows, TakesTheCommonLayoutOnly) {
+  REQUIRE_GPU();
+  const auto takes = [](DType dt, int64_t N, int64_t D, DType lse_dt, bool strided) {
+    TestTensor outs(dt, {N, 4, 8, strided ? 2 * D : D}, Device::cuda()), lses(lse_dt, {N, 4, 8}, Device::cuda());
+    TestTensor out(dt, {4, 8, D}, Device::cuda()), lse(DType::f32, {4, 8}, Device::cuda());
+    TensorView o = outs.view();
+    if (strided) {  // every row twice as far apart as it is long
+      const int64_t shape[] = {N, 4, 8, D}, strides[] = {4 * 8 * 2 * D, 8 * 2 * D, 2 * D, 1};
+      o = TensorView(o.data, dt, shape, strides, o.device);
+    }
+    const auto a = detail::make_merge_args(o, lses.view(), out.view(), nullptr, MergeOptions{});
+    return cuda::merge_rows(a, nullptr, false);
+  };
+  EXPECT_TRUE(takes(DType::bf16, 2, 128, DType::f32, false));
+  EXPECT_TRUE(takes(DType::f32, 16, 576, DType::f32, false));
+  EXPECT_TRUE(takes(DType::f16, 3, 96, DType::f32, true));  // rows at 2 * D: still one stride
+  EXPECT_FALSE(takes(DType::bf16, 17, 128, DType::f32, false));  // N > 16
+  EXPECT_FALSE(takes(DType::bf16, 2, 128, DType::bf16, false));  // bf16 lses
+  EXPECT_FALSE(takes(DType::bf16, 2, 100, DType::f32, false));  // D not whole 16-byte vectors
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
 }
 INSTANTIATE_TEST_SUITE_P(Matrix, CudaCorrect, ::testing::ValuesIn(merge_matrix()));
 

@@ -1,0 +1,245 @@
+// merge_rows: merge_attn_states / correct_attn_out for the common layout, with the fewest
+// instructions between launch and store.
+//
+// Taken when every row (b, h) of src, dst and the lses sits at one stride (row = b * H + h),
+// the data moves in 16-byte vectors, the lses are f32 and N <= 16. A row is owned by L lanes
+// (L need not be a power of two nor stay inside one warp): lane i handles vectors i, i + L,
+// ... (VPT of them). Every lane reads the row's N lses itself (the same L1 line for the
+// row's lanes) and reduces them in registers, so there are no shuffles, no shared memory and
+// no barrier, and the index math is 32-bit. Decode calls are latency bound: the kernel of
+// merge.cu spent ~500 instructions per warp on general strides and run-time dtypes.
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "../core/args.hpp"
+#include "../core/fast_div.hpp"
+#include "backend.hpp"
+#include "check.cuh"
+#include "elements.cuh"
+
+#ifndef CPATTN_ROWS_VECTORS_PER_SM
+// merge_rows takes calls of up to this many 16-byte vectors of output per SM (bigger ones go
+// to merge_groups); a tuning knob, 0 turns merge_rows off, a huge value takes every call
+#define CPATTN_ROWS_VECTORS_PER_SM 2048
+#endif
+
+namespace cpattn::cuda {
+namespace {
+
+using detail::FastDiv;
+using detail::MergeArgs;
+using detail::RowMap;
+
+constexpr int kMaxN = 16;  // lses held in registers
+constexpr int kThreads = 256;
+
+struct RowsArgs {
+  const void* src;
+  void* dst;
+  const float* lses;
+  float* dst_lse;         // optional
+  const void* kv_lens;    // optional, [N, B] int32 or int64
+  bool kv64, base2;
+  int32_t N, rank;        // rank < 0: merge
+  uint32_t rows, vecs_per_row;
+  // element strides: between rows, and between partials
+  uint32_t src_sr, src_sn, dst_sr, lse_sr, lse_sn, dst_lse_sr, kv_sn, kv_sb;
+  FastDiv lanes;  // thread -> (row, lane); divisor = L
+  FastDiv heads;  // row -> b (for kv_lens)
+};
+
+// The row's lses in registers, sanitised: NaN, +inf and kv_lens == 0 become -inf (empty);
+// entries r >= N are -inf.
+struct RowLses {
+  float l[kMaxN];
+  float m, s;  // max and sum of exp(l - m); m == -inf: every partial is empty
+};
+
+__device__ __forceinline__ RowLses row_lses(const RowsArgs& a, uint32_t row) {
+  RowLses r;
+#pragma unroll
+  for (int i = 0; i < kMaxN; ++i) r.l[i] = -INFINITY;
+  const float* lp = a.lses + row * a.lse_sr;
+  const uint32_t b = a.kv_lens ? a.heads.div(row) : 0;
+#pragma unroll
+  for (int i = 0; i < kMaxN; ++i) {
+    if (i >= a.N) break;
+    float l = lp[i * a.lse_sn];
+    if (a.kv_lens) {
+      const uint32_t k = i * a.kv_sn + b * a.kv_sb;
+      const int64_t len = a.kv64 ? static_cast<const int64_t*>(a.kv_lens)[k] : static_cast<const int32_t*>(a.kv_lens)[k];
+      if (len == 0) l = -INFINITY;
+    }
+    r.l[i] = l != l || l == INFINITY ? -INFINITY : l;
+  }
+  r.m = r.l[0];
+#pragma unroll
+  for (int i = 1; i < kMaxN; ++i) r.m = fmaxf(r.m, r.l[i]);
+  r.s = 0.0f;
+  if (r.m != -INFINITY) {
+#pragma unroll
+    for (int i = 0; i < kMaxN; ++i) {
+      if (i >= a.N) break;
+      r.s += ex(r.l[i] - r.m, a.base2);
+    }
+  }
+  return r;
+}
+
+template <class T, int VEC>
+__device__ __forceinline__ void scale_store(T* p, float w, const Pack<T, VEC>& x) {
+  float y[VEC];
+#pragma unroll
+  for (int j = 0; j < VEC; ++j) y[j] = w == 0.0f ? 0.0f : w * x.get(j);  // exact zeros for empty partials
+  store_f32<T, VEC>(p, y);
+}
+
+// VPT vectors per lane; MERGE: sum of the N weighted partials, else correct (scale one).
+template <class T, int VPT, bool MERGE>
+__global__ void __launch_bounds__(kThreads) merge_rows(const RowsArgs a) {
+  constexpr int VEC = 16 / static_cast<int>(sizeof(T));
+  constexpr int kChunk = MERGE ? 8 / VPT : 1;  // merge: partials whose loads are in flight together
+  using P = Pack<T, VEC>;
+  const uint32_t t = blockIdx.x * blockDim.x + threadIdx.x;
+  const uint32_t row = a.lanes.div(t);
+  if (row >= a.rows) return;
+  const uint32_t L = a.lanes.divisor, lane = t - row * L;
+  const T* src = static_cast<const T*>(a.src) + row * a.src_sr;
+  T* dst = static_cast<T*>(a.dst) + row * a.dst_sr;
+
+  // the first data loads go out before the lse math
+  P x[VPT][kChunk];
+  const auto load_chunk = [&](int c) {
+#pragma unroll
+    for (int j = 0; j < kChunk; ++j)
+#pragma unroll
+      for (int i = 0; i < VPT; ++i) {
+        const uint32_t v = lane + i * L;
+        if ((!MERGE || c + j < a.N) && v < a.vecs_per_row) x[i][j] = load_pack<T, VEC>(src + (c + j) * a.src_sn + v * VEC);
+      }
+  };
+  load_chunk(0);  // correct: src_sn is 0 (src is the rank's out)
+  const RowLses r = row_lses(a, row);
+  const bool empty = r.m == -INFINITY;
+  if (a.dst_lse && lane == 0) a.dst_lse[row * a.dst_lse_sr] = empty ? -INFINITY : r.m + lg(r.s, a.base2);
+  const float inv_s = empty ? 0.0f : 1.0f / r.s;
+
+  if constexpr (!MERGE) {
+    float l_rank = -INFINITY;
+#pragma unroll
+    for (int i = 0; i < kMaxN; ++i) l_rank = i == a.rank ? r.l[i] : l_rank;
+    const float w = empty ? 0.0f : ex(l_rank - r.m, a.base2) * inv_s;
+#pragma unroll
+    for (int i = 0; i < VPT; ++i) {
+      const uint32_t v = lane + i * L;
+      if (v < a.vecs_per_row) scale_store<T, VEC>(dst + v * VEC, w, x[i][0]);
+    }
+  } else {
+    float acc[VPT][VEC] = {};
+#pragma unroll
+    for (int c = 0; c < kMaxN; c += kChunk) {
+      if (c >= a.N) break;
+      if (c > 0) load_chunk(c);
+#pragma unroll
+      for (int j = 0; j < kChunk; ++j) {
+        if (c + j >= a.N) break;
+        const float w = empty ? 0.0f : ex(r.l[c + j] - r.m, a.base2) * inv_s;  // exp(l_r - lse)
+#pragma unroll
+        for (int i = 0; i < VPT; ++i)
+#pragma unroll
+          for (int e = 0; e < VEC; ++e) acc[i][e] += w == 0.0f ? 0.0f : w * x[i][j].get(e);
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < VPT; ++i) {
+      const uint32_t v = lane + i * L;
+      if (v < a.vecs_per_row) store_f32<T, VEC>(dst + v * VEC, acc[i]);
+    }
+  }
+}
+
+// Row (b, h) of `m` at element (b * H + h) * stride for every b < B, h < H: the stride, or -1.
+int64_t row_stride(const RowMap& m, int64_t B, int64_t H) {
+  const int64_t sr = H > 1 ? m.sh : m.sb;
+  if (H > 1 && m.h_inner < H && m.s_outer != m.h_inner * sr) return -1;
+  if (B > 1 && m.sb != H * sr) return -1;
+  return sr >= 0 ? sr : -1;
+}
+
+bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
+
+}  // namespace
+
+bool merge_rows(const MergeArgs& a, Stream stream, bool any_size) {
+  const int64_t esize = static_cast<int64_t>(dtype_size(a.dtype));
+  const int64_t vec = 16 / esize;
+  const bool correct = a.rank >= 0;
+  if (a.N > kMaxN || a.lse_dtype != DType::f32 || a.D <= 0 || a.D % vec != 0 || a.src_sd != 1 || a.dst_sd != 1 ||
+      !aligned16(a.src) || !aligned16(a.dst))
+    return false;
+  if (a.dst_lse && (a.dst_lse_dtype != DType::f32 || a.lse_h_begin != 0 || a.lse_h_end != a.H)) return false;
+  const int64_t rows = a.B * a.H, vpr = a.D / vec;
+  if (!any_size && rows * vpr > int64_t{CPATTN_ROWS_VECTORS_PER_SM} * sm_count()) return false;
+  const int64_t src_sr = row_stride(a.src_rows, a.B, a.H), dst_sr = row_stride(a.dst_rows, a.B, a.H);
+  const int64_t lse_sr = row_stride(RowMap{a.lse_sb, a.lse_sh, 0, a.H}, a.B, a.H);
+  const int64_t dst_lse_sr = a.dst_lse ? row_stride(a.dst_lse_rows, a.B, a.H) : 0;
+  const int64_t src_sn = correct ? 0 : a.src_sn;
+  if (src_sr < 0 || dst_sr < 0 || lse_sr < 0 || dst_lse_sr < 0 || src_sn < 0 || a.lse_sn < 0) return false;
+  if (src_sr % vec || dst_sr % vec || src_sn % vec) return false;  // every vector 16-byte aligned
+  // 32-bit offsets: the largest element offset of each tensor fits
+  const auto fits = [](int64_t v) { return v >= 0 && v <= INT32_MAX; };
+  const int64_t last = rows - 1, last_n = a.N - 1;
+  if (!fits(last_n * src_sn + last * src_sr + a.D) || !fits(last * dst_sr + a.D) ||
+      !fits(last_n * a.lse_sn + last * lse_sr) || !fits(last * dst_lse_sr))
+    return false;
+  if (a.kv_lens && (a.kv_sn < 0 || a.kv_sb < 0 || !fits(last_n * a.kv_sn + (a.B - 1) * a.kv_sb))) return false;
+
+  const int64_t sms = sm_count();
+  // correct keeps 4 vectors per lane in flight once the grid is several waves; merge has N
+  // loads in flight already, and takes 2 vectors per lane for large calls with N <= 4
+  const int vpt = correct ? (rows * vpr >= 4 * sms * kThreads ? 4 : 1)
+                          : (a.N <= 4 && rows * vpr >= 4 * sms * kThreads ? 2 : 1);
+  const int64_t L = (vpr + vpt - 1) / vpt;
+  const int64_t threads_total = rows * L;
+  if (!fits(threads_total + kThreads)) return false;
+  const auto u32 = [](int64_t v) { return static_cast<uint32_t>(v); };
+  RowsArgs r{a.src,
+             a.dst,
+             static_cast<const float*>(a.lses),
+             static_cast<float*>(a.dst_lse),
+             a.kv_lens,
+             a.kv_dtype == DType::i64,
+             a.base2,
+             static_cast<int32_t>(a.N),
+             static_cast<int32_t>(a.rank),
+             u32(rows),
+             u32(vpr),
+             u32(src_sr),
+             u32(src_sn),
+             u32(dst_sr),
+             u32(lse_sr),
+             u32(a.lse_sn),
+             u32(dst_lse_sr),
+             u32(a.kv_lens ? a.kv_sn : 0),
+             u32(a.kv_lens ? a.kv_sb : 0),
+             FastDiv(u32(L)),
+             FastDiv(u32(a.H))};
+  // small grids: smaller blocks spread the rows over more SMs
+  const int threads = threads_total >= 2 * sms * kThreads ? kThreads : 128;
+  const auto blocks = static_cast<unsigned>((threads_total + threads - 1) / threads);
+  const auto go = [&](auto kernel) { kernel<<<blocks, threads, 0, stream>>>(r); };
+  const auto by_type = [&]<class T>() {
+    if (correct) vpt == 4 ? go(merge_rows<T, 4, false>) : go(merge_rows<T, 1, false>);
+    else vpt == 2 ? go(merge_rows<T, 2, true>) : go(merge_rows<T, 1, true>);
+  };
+  switch (a.dtype) {
+    case DType::f16: by_type.operator()<__half>(); break;
+    case DType::bf16: by_type.operator()<__nv_bfloat16>(); break;
+    default: by_type.operator()<float>();
+  }
+  CPATTN_CHECK_LAUNCH();
+  return true;
+}
+
+}  // namespace cpattn::cuda
