@@ -49,8 +49,10 @@ struct RowsArgs {
   FastDiv heads;  // row -> b (for kv_lens)
 };
 
-// The row's lses in registers, sanitised: NaN, +inf and kv_lens == 0 become -inf (empty);
-// entries r >= N are -inf.
+// The row's lses in registers, sanitised: NaN, +inf and kv_lens == 0 become -inf (empty).
+// Entries r >= N are never read. Every loop stops at N (a branch the whole warp takes alike),
+// and the loads all go out before any of them is used: a compare right after each load
+// would wait for it, one memory round trip per partial.
 struct RowLses {
   float l[kMaxN];
   float m, s;  // max and sum of exp(l - m); m == -inf: every partial is empty
@@ -58,24 +60,35 @@ struct RowLses {
 
 __device__ __forceinline__ RowLses row_lses(const RowsArgs& a, uint32_t row) {
   RowLses r;
-#pragma unroll
-  for (int i = 0; i < kMaxN; ++i) r.l[i] = -INFINITY;
   const float* lp = a.lses + row * a.lse_sr;
-  const uint32_t b = a.kv_lens ? a.heads.div(row) : 0;
 #pragma unroll
   for (int i = 0; i < kMaxN; ++i) {
     if (i >= a.N) break;
-    float l = lp[i * a.lse_sn];
-    if (a.kv_lens) {
-      const uint32_t k = i * a.kv_sn + b * a.kv_sb;
-      const int64_t len = a.kv64 ? static_cast<const int64_t*>(a.kv_lens)[k] : static_cast<const int32_t*>(a.kv_lens)[k];
-      if (len == 0) l = -INFINITY;
-    }
-    r.l[i] = l != l || l == INFINITY ? -INFINITY : l;
+    r.l[i] = lp[i * a.lse_sn];
   }
-  r.m = r.l[0];
+  if (a.kv_lens) {
+    const uint32_t kv_off = a.heads.div(row) * a.kv_sb;
+    int64_t len[kMaxN];
 #pragma unroll
-  for (int i = 1; i < kMaxN; ++i) r.m = fmaxf(r.m, r.l[i]);
+    for (int i = 0; i < kMaxN; ++i) {
+      if (i >= a.N) break;
+      const uint32_t k = kv_off + i * a.kv_sn;
+      len[i] = a.kv64 ? static_cast<const int64_t*>(a.kv_lens)[k] : static_cast<const int32_t*>(a.kv_lens)[k];
+    }
+#pragma unroll
+    for (int i = 0; i < kMaxN; ++i) {
+      if (i >= a.N) break;
+      if (len[i] == 0) r.l[i] = -INFINITY;
+    }
+  }
+  r.m = -INFINITY;
+#pragma unroll
+  for (int i = 0; i < kMaxN; ++i) {
+    if (i >= a.N) break;
+    const float l = r.l[i];
+    r.l[i] = l != l || l == INFINITY ? -INFINITY : l;
+    r.m = fmaxf(r.m, r.l[i]);
+  }
   r.s = 0.0f;
   if (r.m != -INFINITY) {
 #pragma unroll
@@ -128,7 +141,10 @@ __global__ void __launch_bounds__(kThreads) merge_rows(const RowsArgs a) {
   if constexpr (!MERGE) {
     float l_rank = -INFINITY;
 #pragma unroll
-    for (int i = 0; i < kMaxN; ++i) l_rank = i == a.rank ? r.l[i] : l_rank;
+    for (int i = 0; i < kMaxN; ++i) {
+      if (i >= a.N) break;
+      l_rank = i == a.rank ? r.l[i] : l_rank;
+    }
     const float w = empty ? 0.0f : ex(l_rank - r.m, a.base2) * inv_s;
 #pragma unroll
     for (int i = 0; i < VPT; ++i) {
