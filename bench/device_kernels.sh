@@ -47,7 +47,7 @@ AB=${AB_FLAGS:-}  # e.g. "-c 0": no reference check in the A/B rows
 for cli in "${CLIS[@]}"; do
   for op in correct merge; do
     echo "--- $cli $op" | tee -a "$LOG"
-    $cli bench --op $op --device cuda -n 50 $AB -B 1 16 -H 32 -D 128 -N 2 4 2>&1 | rows | tee -a "$LOG"
+    $cli bench --op $op --device cuda -n 50 $AB -B 1 16 -H 32 -D 128 -N 1 2 3 4 8 16 2>&1 | rows | tee -a "$LOG"
     $cli bench --op $op --device cuda -n 50 $AB -B 1 64 2048 -H 128 -D 512 -N 8 2>&1 | rows | tee -a "$LOG"
     $cli bench --op $op --device cuda -n 50 $AB -B 32768 -H 32 -D 128 -N 8 2>&1 | rows | tee -a "$LOG"
     $cli bench --op $op --device cuda -n 50 $AB -B 2048 -H 128 -D 576 -N 4 2>&1 | rows | tee -a "$LOG"

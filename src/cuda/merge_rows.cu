@@ -21,7 +21,7 @@
 #ifndef CPATTN_ROWS_VECTORS_PER_SM
 // merge_rows takes calls of up to this many 16-byte vectors of output per SM (bigger ones go
 // to merge_groups); a tuning knob, 0 turns merge_rows off, a huge value takes every call
-#define CPATTN_ROWS_VECTORS_PER_SM 2048
+#define CPATTN_ROWS_VECTORS_PER_SM 1000000000
 #endif
 
 namespace cpattn::cuda {
@@ -31,7 +31,24 @@ using detail::FastDiv;
 using detail::MergeArgs;
 using detail::RowMap;
 
-constexpr int kMaxN = 16;  // lses held in registers
+#ifndef CPATTN_ROWS_MAX_N
+#define CPATTN_ROWS_MAX_N 16
+#endif
+#ifndef CPATTN_ROWS_CLAMPED
+#define CPATTN_ROWS_CLAMPED 0
+#endif
+#ifndef CPATTN_ROWS_FAST_EXP
+#define CPATTN_ROWS_FAST_EXP 0
+#endif
+constexpr int kMaxN = CPATTN_ROWS_MAX_N;  // lses held in registers
+// exp in the lses' base: accurate, or ex2.approx (experiment)
+__device__ __forceinline__ float rex(float x, bool base2) {
+#if CPATTN_ROWS_FAST_EXP
+  return exp2f(base2 ? x : x * 1.4426950408889634f);
+#else
+  return ex(x, base2);
+#endif
+}
 constexpr int kThreads = 256;
 
 struct RowsArgs {
@@ -61,13 +78,29 @@ struct RowLses {
 __device__ __forceinline__ RowLses row_lses(const RowsArgs& a, uint32_t row) {
   RowLses r;
   const float* lp = a.lses + row * a.lse_sr;
+  const uint32_t kv_off = a.kv_lens ? a.heads.div(row) * a.kv_sb : 0;
+#if CPATTN_ROWS_CLAMPED
+  // straight-line: every load unconditional (rows past N read partial N - 1 again)
+#pragma unroll
+  for (int i = 0; i < kMaxN; ++i) r.l[i] = lp[min(i, a.N - 1) * a.lse_sn];
+  if (a.kv_lens) {
+    int64_t len[kMaxN];
+#pragma unroll
+    for (int i = 0; i < kMaxN; ++i) {
+      const uint32_t k = kv_off + min(i, a.N - 1) * a.kv_sn;
+      len[i] = a.kv64 ? static_cast<const int64_t*>(a.kv_lens)[k] : static_cast<const int32_t*>(a.kv_lens)[k];
+    }
+#pragma unroll
+    for (int i = 0; i < kMaxN; ++i)
+      if (len[i] == 0) r.l[i] = -INFINITY;
+  }
+#else
 #pragma unroll
   for (int i = 0; i < kMaxN; ++i) {
     if (i >= a.N) break;
     r.l[i] = lp[i * a.lse_sn];
   }
   if (a.kv_lens) {
-    const uint32_t kv_off = a.heads.div(row) * a.kv_sb;
     int64_t len[kMaxN];
 #pragma unroll
     for (int i = 0; i < kMaxN; ++i) {
@@ -81,12 +114,18 @@ __device__ __forceinline__ RowLses row_lses(const RowsArgs& a, uint32_t row) {
       if (len[i] == 0) r.l[i] = -INFINITY;
     }
   }
+#endif
   r.m = -INFINITY;
 #pragma unroll
   for (int i = 0; i < kMaxN; ++i) {
+#if CPATTN_ROWS_CLAMPED
+    const float l = r.l[i];
+    r.l[i] = i >= a.N || l != l || l == INFINITY ? -INFINITY : l;
+#else
     if (i >= a.N) break;
     const float l = r.l[i];
     r.l[i] = l != l || l == INFINITY ? -INFINITY : l;
+#endif
     r.m = fmaxf(r.m, r.l[i]);
   }
   r.s = 0.0f;
@@ -94,7 +133,7 @@ __device__ __forceinline__ RowLses row_lses(const RowsArgs& a, uint32_t row) {
 #pragma unroll
     for (int i = 0; i < kMaxN; ++i) {
       if (i >= a.N) break;
-      r.s += ex(r.l[i] - r.m, a.base2);
+      r.s += rex(r.l[i] - r.m, a.base2);
     }
   }
   return r;
@@ -129,13 +168,16 @@ __global__ void __launch_bounds__(kThreads) merge_rows(const RowsArgs a) {
 #pragma unroll
       for (int i = 0; i < VPT; ++i) {
         const uint32_t v = lane + i * L;
+#if CPATTN_ROWS_CLAMPED
+        if (v < a.vecs_per_row) x[i][j] = load_pack<T, VEC>(src + min(c + j, a.N - 1) * a.src_sn + v * VEC);
+#else
         if ((!MERGE || c + j < a.N) && v < a.vecs_per_row) x[i][j] = load_pack<T, VEC>(src + (c + j) * a.src_sn + v * VEC);
+#endif
       }
   };
   load_chunk(0);  // correct: src_sn is 0 (src is the rank's out)
   const RowLses r = row_lses(a, row);
   const bool empty = r.m == -INFINITY;
-  if (a.dst_lse && lane == 0) a.dst_lse[row * a.dst_lse_sr] = empty ? -INFINITY : r.m + lg(r.s, a.base2);
   const float inv_s = empty ? 0.0f : 1.0f / r.s;
 
   if constexpr (!MERGE) {
@@ -145,7 +187,7 @@ __global__ void __launch_bounds__(kThreads) merge_rows(const RowsArgs a) {
       if (i >= a.N) break;
       l_rank = i == a.rank ? r.l[i] : l_rank;
     }
-    const float w = empty ? 0.0f : ex(l_rank - r.m, a.base2) * inv_s;
+    const float w = empty ? 0.0f : rex(l_rank - r.m, a.base2) * inv_s;
 #pragma unroll
     for (int i = 0; i < VPT; ++i) {
       const uint32_t v = lane + i * L;
@@ -159,8 +201,10 @@ __global__ void __launch_bounds__(kThreads) merge_rows(const RowsArgs a) {
       if (c > 0) load_chunk(c);
 #pragma unroll
       for (int j = 0; j < kChunk; ++j) {
+#if !CPATTN_ROWS_CLAMPED
         if (c + j >= a.N) break;
-        const float w = empty ? 0.0f : ex(r.l[c + j] - r.m, a.base2) * inv_s;  // exp(l_r - lse)
+#endif
+        const float w = c + j >= a.N ? 0.0f : empty ? 0.0f : rex(r.l[c + j] - r.m, a.base2) * inv_s;  // exp(l_r - lse)
 #pragma unroll
         for (int i = 0; i < VPT; ++i)
 #pragma unroll
@@ -173,6 +217,8 @@ __global__ void __launch_bounds__(kThreads) merge_rows(const RowsArgs a) {
       if (v < a.vecs_per_row) store_f32<T, VEC>(dst + v * VEC, acc[i]);
     }
   }
+  // last: its log is off the path to the data stores
+  if (a.dst_lse && lane == 0) a.dst_lse[row * a.dst_lse_sr] = empty ? -INFINITY : r.m + lg(r.s, a.base2);
 }
 
 // Row (b, h) of `m` at element (b * H + h) * stride for every b < B, h < H: the stride, or -1.
