@@ -15,8 +15,8 @@ namespace {
 bool compiled() { return false; }
 int device_count() { return 0; }
 void merge(const detail::MergeArgs&, Stream) { unavailable(); }
-void force_merge_kernel(MergeKernel) {}
-bool merge_rows(const detail::MergeArgs&, Stream, bool) { unavailable(); }
+void force_merge_groups(bool) {}
+bool merge_rows(const detail::MergeArgs&, Stream) { unavailable(); }
 int sm_count() { unavailable(); }
 size_t pack_workspace_bytes(const detail::PackArgs&) { unavailable(); }
 void pack(const detail::PackArgs&, void*, Stream) { unavailable(); }

@@ -12,13 +12,12 @@ bool compiled();  // false in a build without nvcc
 int device_count();  // 0 where no driver/GPU is present
 
 void merge(const detail::MergeArgs& args, Stream stream);
-// Which kernel serves merge/correct calls: chosen per call (the default), or one forced by
-// the tests so that both are checked on every case. merge_rows serves what it can take
-// (vector path, f32 lses, N <= 16, rows at one stride) and leaves the rest to merge_groups.
-enum class MergeKernel { automatic, rows, groups };
-void force_merge_kernel(MergeKernel kernel);
-// merge_rows: false when the call is not one it takes (any_size: also past its size limit)
-bool merge_rows(const detail::MergeArgs& args, Stream stream, bool any_size);
+// merge/correct calls go to merge_rows where it takes them (vector path, f32 lses, N <= 16,
+// rows at one stride) and to merge_groups otherwise; the tests force merge_groups on every
+// case too, so that both kernels are checked on the whole matrix.
+void force_merge_groups(bool on);
+// merge_rows: false when the call is not one it takes
+bool merge_rows(const detail::MergeArgs& args, Stream stream);
 // The current device's SM count, queried once per device (the launch heuristics were tuned
 // on H100's 132 SMs and scale with it).
 int sm_count();

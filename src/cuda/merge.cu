@@ -270,19 +270,21 @@ void launch(const MergeArgs& a, cudaStream_t stream) {
   CPATTN_CHECK_LAUNCH();
 }
 
-std::atomic<MergeKernel> forced_kernel{MergeKernel::automatic};
+#ifndef CPATTN_MERGE_GROUPS_ONLY
+#define CPATTN_MERGE_GROUPS_ONLY false  // true: the kernel before merge_rows, for A/B timings
+#endif
+std::atomic<bool> groups_only{CPATTN_MERGE_GROUPS_ONLY};
 
 }  // namespace
 
-void force_merge_kernel(MergeKernel kernel) { forced_kernel.store(kernel); }
+void force_merge_groups(bool on) { groups_only.store(on); }
 
 void merge(const MergeArgs& a, Stream stream) {
   if (a.B == 0 || a.H == 0) return;
   // rows and heads index through 32-bit FastDiv: both < 2^31
   if (a.B * a.H > INT32_MAX)
     throw Error("B * H", "at most 2^31 - 1 rows (b, h) per call on CUDA", std::to_string(a.B * a.H));
-  const MergeKernel kernel = forced_kernel.load(std::memory_order_relaxed);
-  if (kernel != MergeKernel::groups && merge_rows(a, stream, kernel == MergeKernel::rows)) return;
+  if (!groups_only.load(std::memory_order_relaxed) && merge_rows(a, stream)) return;
   switch (a.dtype) {
     case DType::f16: launch<__half>(a, stream); break;
     case DType::bf16: launch<__nv_bfloat16>(a, stream); break;

@@ -18,10 +18,8 @@
 #include "check.cuh"
 #include "elements.cuh"
 
-#ifndef CPATTN_ROWS_VECTORS_PER_SM
-// merge_rows takes calls of up to this many 16-byte vectors of output per SM (bigger ones go
-// to merge_groups); a tuning knob, 0 turns merge_rows off, a huge value takes every call
-#define CPATTN_ROWS_VECTORS_PER_SM 1000000000
+#ifndef CPATTN_ROWS_SMALL_BLOCK
+#define CPATTN_ROWS_SMALL_BLOCK 128  // threads per block for grids under two waves (a tuning knob)
 #endif
 
 namespace cpattn::cuda {
@@ -31,24 +29,7 @@ using detail::FastDiv;
 using detail::MergeArgs;
 using detail::RowMap;
 
-#ifndef CPATTN_ROWS_MAX_N
-#define CPATTN_ROWS_MAX_N 16
-#endif
-#ifndef CPATTN_ROWS_CLAMPED
-#define CPATTN_ROWS_CLAMPED 0
-#endif
-#ifndef CPATTN_ROWS_FAST_EXP
-#define CPATTN_ROWS_FAST_EXP 0
-#endif
-constexpr int kMaxN = CPATTN_ROWS_MAX_N;  // lses held in registers
-// exp in the lses' base: accurate, or ex2.approx (experiment)
-__device__ __forceinline__ float rex(float x, bool base2) {
-#if CPATTN_ROWS_FAST_EXP
-  return exp2f(base2 ? x : x * 1.4426950408889634f);
-#else
-  return ex(x, base2);
-#endif
-}
+constexpr int kMaxN = 16;  // the most partials merge_rows takes (their lses live in registers)
 constexpr int kThreads = 256;
 
 struct RowsArgs {
@@ -70,70 +51,50 @@ struct RowsArgs {
 // Entries r >= N are never read. Every loop stops at N (a branch the whole warp takes alike),
 // and the loads all go out before any of them is used: a compare right after each load
 // would wait for it, one memory round trip per partial.
+template <int MAXN>
 struct RowLses {
-  float l[kMaxN];
+  float l[MAXN];
   float m, s;  // max and sum of exp(l - m); m == -inf: every partial is empty
 };
 
-__device__ __forceinline__ RowLses row_lses(const RowsArgs& a, uint32_t row) {
-  RowLses r;
+template <int MAXN>
+__device__ __forceinline__ RowLses<MAXN> row_lses(const RowsArgs& a, uint32_t row) {
+  RowLses<MAXN> r;
   const float* lp = a.lses + row * a.lse_sr;
   const uint32_t kv_off = a.kv_lens ? a.heads.div(row) * a.kv_sb : 0;
-#if CPATTN_ROWS_CLAMPED
-  // straight-line: every load unconditional (rows past N read partial N - 1 again)
 #pragma unroll
-  for (int i = 0; i < kMaxN; ++i) r.l[i] = lp[min(i, a.N - 1) * a.lse_sn];
-  if (a.kv_lens) {
-    int64_t len[kMaxN];
-#pragma unroll
-    for (int i = 0; i < kMaxN; ++i) {
-      const uint32_t k = kv_off + min(i, a.N - 1) * a.kv_sn;
-      len[i] = a.kv64 ? static_cast<const int64_t*>(a.kv_lens)[k] : static_cast<const int32_t*>(a.kv_lens)[k];
-    }
-#pragma unroll
-    for (int i = 0; i < kMaxN; ++i)
-      if (len[i] == 0) r.l[i] = -INFINITY;
-  }
-#else
-#pragma unroll
-  for (int i = 0; i < kMaxN; ++i) {
+  for (int i = 0; i < MAXN; ++i) {
     if (i >= a.N) break;
     r.l[i] = lp[i * a.lse_sn];
   }
   if (a.kv_lens) {
-    int64_t len[kMaxN];
+    int64_t len[MAXN];
 #pragma unroll
-    for (int i = 0; i < kMaxN; ++i) {
+    for (int i = 0; i < MAXN; ++i) {
       if (i >= a.N) break;
       const uint32_t k = kv_off + i * a.kv_sn;
       len[i] = a.kv64 ? static_cast<const int64_t*>(a.kv_lens)[k] : static_cast<const int32_t*>(a.kv_lens)[k];
     }
 #pragma unroll
-    for (int i = 0; i < kMaxN; ++i) {
+    for (int i = 0; i < MAXN; ++i) {
       if (i >= a.N) break;
       if (len[i] == 0) r.l[i] = -INFINITY;
     }
   }
-#endif
   r.m = -INFINITY;
 #pragma unroll
-  for (int i = 0; i < kMaxN; ++i) {
-#if CPATTN_ROWS_CLAMPED
-    const float l = r.l[i];
-    r.l[i] = i >= a.N || l != l || l == INFINITY ? -INFINITY : l;
-#else
+  for (int i = 0; i < MAXN; ++i) {
     if (i >= a.N) break;
     const float l = r.l[i];
     r.l[i] = l != l || l == INFINITY ? -INFINITY : l;
-#endif
     r.m = fmaxf(r.m, r.l[i]);
   }
   r.s = 0.0f;
   if (r.m != -INFINITY) {
 #pragma unroll
-    for (int i = 0; i < kMaxN; ++i) {
+    for (int i = 0; i < MAXN; ++i) {
       if (i >= a.N) break;
-      r.s += rex(r.l[i] - r.m, a.base2);
+      r.s += ex(r.l[i] - r.m, a.base2);
     }
   }
   return r;
@@ -148,7 +109,8 @@ __device__ __forceinline__ void scale_store(T* p, float w, const Pack<T, VEC>& x
 }
 
 // VPT vectors per lane; MERGE: sum of the N weighted partials, else correct (scale one).
-template <class T, int VPT, bool MERGE>
+// MAXN >= N: fewer registers where the launch knows N is small.
+template <class T, int VPT, bool MERGE, int MAXN>
 __global__ void __launch_bounds__(kThreads) merge_rows(const RowsArgs a) {
   constexpr int VEC = 16 / static_cast<int>(sizeof(T));
   constexpr int kChunk = MERGE ? 8 / VPT : 1;  // merge: partials whose loads are in flight together
@@ -168,26 +130,22 @@ __global__ void __launch_bounds__(kThreads) merge_rows(const RowsArgs a) {
 #pragma unroll
       for (int i = 0; i < VPT; ++i) {
         const uint32_t v = lane + i * L;
-#if CPATTN_ROWS_CLAMPED
-        if (v < a.vecs_per_row) x[i][j] = load_pack<T, VEC>(src + min(c + j, a.N - 1) * a.src_sn + v * VEC);
-#else
         if ((!MERGE || c + j < a.N) && v < a.vecs_per_row) x[i][j] = load_pack<T, VEC>(src + (c + j) * a.src_sn + v * VEC);
-#endif
       }
   };
   load_chunk(0);  // correct: src_sn is 0 (src is the rank's out)
-  const RowLses r = row_lses(a, row);
+  const RowLses<MAXN> r = row_lses<MAXN>(a, row);
   const bool empty = r.m == -INFINITY;
   const float inv_s = empty ? 0.0f : 1.0f / r.s;
 
   if constexpr (!MERGE) {
     float l_rank = -INFINITY;
 #pragma unroll
-    for (int i = 0; i < kMaxN; ++i) {
+    for (int i = 0; i < MAXN; ++i) {
       if (i >= a.N) break;
       l_rank = i == a.rank ? r.l[i] : l_rank;
     }
-    const float w = empty ? 0.0f : rex(l_rank - r.m, a.base2) * inv_s;
+    const float w = empty ? 0.0f : ex(l_rank - r.m, a.base2) * inv_s;
 #pragma unroll
     for (int i = 0; i < VPT; ++i) {
       const uint32_t v = lane + i * L;
@@ -196,15 +154,13 @@ __global__ void __launch_bounds__(kThreads) merge_rows(const RowsArgs a) {
   } else {
     float acc[VPT][VEC] = {};
 #pragma unroll
-    for (int c = 0; c < kMaxN; c += kChunk) {
+    for (int c = 0; c < MAXN; c += kChunk) {
       if (c >= a.N) break;
       if (c > 0) load_chunk(c);
 #pragma unroll
       for (int j = 0; j < kChunk; ++j) {
-#if !CPATTN_ROWS_CLAMPED
         if (c + j >= a.N) break;
-#endif
-        const float w = c + j >= a.N ? 0.0f : empty ? 0.0f : rex(r.l[c + j] - r.m, a.base2) * inv_s;  // exp(l_r - lse)
+        const float w = empty ? 0.0f : ex(r.l[c + j] - r.m, a.base2) * inv_s;  // exp(l_r - lse)
 #pragma unroll
         for (int i = 0; i < VPT; ++i)
 #pragma unroll
@@ -233,7 +189,7 @@ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 
 
 }  // namespace
 
-bool merge_rows(const MergeArgs& a, Stream stream, bool any_size) {
+bool merge_rows(const MergeArgs& a, Stream stream) {
   const int64_t esize = static_cast<int64_t>(dtype_size(a.dtype));
   const int64_t vec = 16 / esize;
   const bool correct = a.rank >= 0;
@@ -242,7 +198,6 @@ bool merge_rows(const MergeArgs& a, Stream stream, bool any_size) {
     return false;
   if (a.dst_lse && (a.dst_lse_dtype != DType::f32 || a.lse_h_begin != 0 || a.lse_h_end != a.H)) return false;
   const int64_t rows = a.B * a.H, vpr = a.D / vec;
-  if (!any_size && rows * vpr > int64_t{CPATTN_ROWS_VECTORS_PER_SM} * sm_count()) return false;
   const int64_t src_sr = row_stride(a.src_rows, a.B, a.H), dst_sr = row_stride(a.dst_rows, a.B, a.H);
   const int64_t lse_sr = row_stride(RowMap{a.lse_sb, a.lse_sh, 0, a.H}, a.B, a.H);
   const int64_t dst_lse_sr = a.dst_lse ? row_stride(a.dst_lse_rows, a.B, a.H) : 0;
@@ -288,12 +243,12 @@ bool merge_rows(const MergeArgs& a, Stream stream, bool any_size) {
              FastDiv(u32(L)),
              FastDiv(u32(a.H))};
   // small grids: smaller blocks spread the rows over more SMs
-  const int threads = threads_total >= 2 * sms * kThreads ? kThreads : 128;
+  const int threads = threads_total >= 2 * sms * kThreads ? kThreads : CPATTN_ROWS_SMALL_BLOCK;
   const auto blocks = static_cast<unsigned>((threads_total + threads - 1) / threads);
   const auto go = [&](auto kernel) { kernel<<<blocks, threads, 0, stream>>>(r); };
   const auto by_type = [&]<class T>() {
-    if (correct) vpt == 4 ? go(merge_rows<T, 4, false>) : go(merge_rows<T, 1, false>);
-    else vpt == 2 ? go(merge_rows<T, 2, true>) : go(merge_rows<T, 1, true>);
+    if (correct) vpt == 4 ? go(merge_rows<T, 4, false, kMaxN>) : go(merge_rows<T, 1, false, kMaxN>);
+    else vpt == 2 ? go(merge_rows<T, 2, true, 4>) : go(merge_rows<T, 1, true, kMaxN>);  // vpt 2: N <= 4
   };
   switch (a.dtype) {
     case DType::f16: by_type.operator()<__half>(); break;

@@ -19,14 +19,14 @@ namespace {
   if (!has_gpu()) GTEST_SKIP() << (cuda::compiled() ? "no CUDA device visible (cudaGetDeviceCount = 0)" \
                                                     : "cpattn was built without CUDA")
 
-// Runs a test body with one merge/correct kernel forced (the default picks by shape and size,
-// so without this each case would check only one of them).
-class ForcedKernel {
+// Runs a test body on merge_groups alone (by default merge_rows takes every case it can, so
+// merge_groups would otherwise see only the layouts merge_rows leaves).
+class GroupsKernelOnly {
  public:
-  explicit ForcedKernel(cuda::MergeKernel k) { cuda::force_merge_kernel(k); }
-  ~ForcedKernel() { cuda::force_merge_kernel(cuda::MergeKernel::automatic); }
-  ForcedKernel(const ForcedKernel&) = delete;
-  ForcedKernel& operator=(const ForcedKernel&) = delete;
+  GroupsKernelOnly() { cuda::force_merge_groups(true); }
+  ~GroupsKernelOnly() { cuda::force_merge_groups(false); }  // the default build
+  GroupsKernelOnly(const GroupsKernelOnly&) = delete;
+  GroupsKernelOnly& operator=(const GroupsKernelOnly&) = delete;
 };
 
 class CudaMerge : public ::testing::TestWithParam<MergeCase> {};
@@ -34,14 +34,9 @@ TEST_P(CudaMerge, MatchesFloat64Reference) {
   REQUIRE_GPU();
   EXPECT_TRUE(check_merge(GetParam(), Device::cuda()));
 }
-TEST_P(CudaMerge, RowsKernelMatchesFloat64Reference) {
-  REQUIRE_GPU();
-  ForcedKernel k(cuda::MergeKernel::rows);
-  EXPECT_TRUE(check_merge(GetParam(), Device::cuda()));
-}
 TEST_P(CudaMerge, GroupsKernelMatchesFloat64Reference) {
   REQUIRE_GPU();
-  ForcedKernel k(cuda::MergeKernel::groups);
+  GroupsKernelOnly groups;
   EXPECT_TRUE(check_merge(GetParam(), Device::cuda()));
 }
 INSTANTIATE_TEST_SUITE_P(Matrix, CudaMerge, ::testing::ValuesIn(merge_matrix()));
@@ -55,21 +50,15 @@ TEST_P(CudaCorrect, OutOfPlaceMatchesFloat64Reference) {
   REQUIRE_GPU();
   EXPECT_TRUE(check_correct(GetParam(), Device::cuda(), false));
 }
-TEST_P(CudaCorrect, RowsKernelMatchesFloat64Reference) {
-  REQUIRE_GPU();
-  ForcedKernel k(cuda::MergeKernel::rows);
-  EXPECT_TRUE(check_correct(GetParam(), Device::cuda(), true));
-  EXPECT_TRUE(check_correct(GetParam(), Device::cuda(), false));
-}
 TEST_P(CudaCorrect, GroupsKernelMatchesFloat64Reference) {
   REQUIRE_GPU();
-  ForcedKernel k(cuda::MergeKernel::groups);
+  GroupsKernelOnly groups;
   EXPECT_TRUE(check_correct(GetParam(), Device::cuda(), true));
   EXPECT_TRUE(check_correct(GetParam(), Device::cuda(), false));
 }
 
-// Which calls merge_rows takes: the common layout at decode sizes yes, the rest no (and so
-// the forced-kernel tests above check merge_rows on every case it takes).
+// Which calls merge_rows takes: the common layout yes, the rest no (so the default tests above
+// check merge_rows on every case it takes, the GroupsKernel ones merge_groups on all).
 TEST(CudaMergeRows, TakesTheCommonLayoutOnly) {
   REQUIRE_GPU();
   const auto takes = [](DType dt, int64_t N, int64_t D, DType lse_dt, bool strided) {
@@ -81,7 +70,7 @@ TEST(CudaMergeRows, TakesTheCommonLayoutOnly) {
       o = TensorView(o.data, dt, shape, strides, o.device);
     }
     const auto a = detail::make_merge_args(o, lses.view(), out.view(), nullptr, MergeOptions{});
-    return cuda::merge_rows(a, nullptr, false);
+    return cuda::merge_rows(a, nullptr);
   };
   EXPECT_TRUE(takes(DType::bf16, 2, 128, DType::f32, false));
   EXPECT_TRUE(takes(DType::f32, 16, 576, DType::f32, false));
