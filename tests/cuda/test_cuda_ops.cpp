@@ -24,7 +24,7 @@ namespace {
 class GroupsKernelOnly {
  public:
   GroupsKernelOnly() { cuda::force_merge_groups(true); }
-  ~GroupsKernelOnly() { cuda::force_merge_groups(false); }  // the default build
+  ~GroupsKernelOnly() { cuda::force_merge_groups(false); }
   GroupsKernelOnly(const GroupsKernelOnly&) = delete;
   GroupsKernelOnly& operator=(const GroupsKernelOnly&) = delete;
 };
