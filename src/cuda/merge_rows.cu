@@ -18,10 +18,6 @@
 #include "check.cuh"
 #include "elements.cuh"
 
-#ifndef CPATTN_ROWS_SMALL_BLOCK
-#define CPATTN_ROWS_SMALL_BLOCK 128  // threads per block for grids under two waves (a tuning knob)
-#endif
-
 namespace cpattn::cuda {
 namespace {
 
@@ -242,8 +238,8 @@ bool merge_rows(const MergeArgs& a, Stream stream) {
              u32(a.kv_lens ? a.kv_sb : 0),
              FastDiv(u32(L)),
              FastDiv(u32(a.H))};
-  // small grids: smaller blocks spread the rows over more SMs
-  const int threads = threads_total >= 2 * sms * kThreads ? kThreads : CPATTN_ROWS_SMALL_BLOCK;
+  // small grids: smaller blocks spread the rows over more SMs (64 measured no faster than 128)
+  const int threads = threads_total >= 2 * sms * kThreads ? kThreads : 128;
   const auto blocks = static_cast<unsigned>((threads_total + threads - 1) / threads);
   const auto go = [&](auto kernel) { kernel<<<blocks, threads, 0, stream>>>(r); };
   const auto by_type = [&]<class T>() {
