@@ -43,10 +43,10 @@ struct RowsArgs {
   FastDiv heads;  // row -> b (for kv_lens)
 };
 
-// The row's lses in registers, sanitised: NaN, +inf and kv_lens == 0 become -inf (empty).
-// Entries r >= N are never read. Every loop stops at N (a branch the whole warp takes alike),
-// and the loads all go out before any of them is used: a compare right after each load
-// would wait for it, one memory round trip per partial.
+// The row's lses in registers, sanitised: NaN, +inf and kv_lens == 0 become -inf (empty),
+// and so are the entries past N. MAXN (>= N, picked by the launch among 2, 4, 8, 16) makes
+// the code straight-line: the loads all go out before any is used, and the N exps overlap
+// instead of waiting on each other behind per-partial branches (exp(-inf) adds exact zeros).
 template <int MAXN>
 struct RowLses {
   float l[MAXN];
@@ -56,31 +56,24 @@ struct RowLses {
 template <int MAXN>
 __device__ __forceinline__ RowLses<MAXN> row_lses(const RowsArgs& a, uint32_t row) {
   RowLses<MAXN> r;
-  const float* lp = a.lses + row * a.lse_sr;
-  const uint32_t kv_off = a.kv_lens ? a.heads.div(row) * a.kv_sb : 0;
+  const float* lp = a.lses + static_cast<uint64_t>(row) * a.lse_sr;
 #pragma unroll
-  for (int i = 0; i < MAXN; ++i) {
-    if (i >= a.N) break;
-    r.l[i] = lp[i * a.lse_sn];
-  }
+  for (int i = 0; i < MAXN; ++i) r.l[i] = i < a.N ? lp[i * a.lse_sn] : -INFINITY;
   if (a.kv_lens) {
+    const uint32_t kv_off = a.heads.div(row) * a.kv_sb;
     int64_t len[MAXN];
 #pragma unroll
     for (int i = 0; i < MAXN; ++i) {
-      if (i >= a.N) break;
       const uint32_t k = kv_off + i * a.kv_sn;
-      len[i] = a.kv64 ? static_cast<const int64_t*>(a.kv_lens)[k] : static_cast<const int32_t*>(a.kv_lens)[k];
+      len[i] = i >= a.N ? 1 : a.kv64 ? static_cast<const int64_t*>(a.kv_lens)[k] : static_cast<const int32_t*>(a.kv_lens)[k];
     }
 #pragma unroll
-    for (int i = 0; i < MAXN; ++i) {
-      if (i >= a.N) break;
+    for (int i = 0; i < MAXN; ++i)
       if (len[i] == 0) r.l[i] = -INFINITY;
-    }
   }
   r.m = -INFINITY;
 #pragma unroll
   for (int i = 0; i < MAXN; ++i) {
-    if (i >= a.N) break;
     const float l = r.l[i];
     r.l[i] = l != l || l == INFINITY ? -INFINITY : l;
     r.m = fmaxf(r.m, r.l[i]);
@@ -88,10 +81,7 @@ __device__ __forceinline__ RowLses<MAXN> row_lses(const RowsArgs& a, uint32_t ro
   r.s = 0.0f;
   if (r.m != -INFINITY) {
 #pragma unroll
-    for (int i = 0; i < MAXN; ++i) {
-      if (i >= a.N) break;
-      r.s += ex(r.l[i] - r.m, a.base2);
-    }
+    for (int i = 0; i < MAXN; ++i) r.s += ex(r.l[i] - r.m, a.base2);
   }
   return r;
 }
@@ -109,17 +99,17 @@ __device__ __forceinline__ void scale_store(T* p, float w, const Pack<T, VEC>& x
 template <class T, int VPT, bool MERGE, int MAXN>
 __global__ void __launch_bounds__(kThreads) merge_rows(const RowsArgs a) {
   constexpr int VEC = 16 / static_cast<int>(sizeof(T));
-  constexpr int kChunk = MERGE ? 8 / VPT : 1;  // merge: partials whose loads are in flight together
+  constexpr int kChunk = MERGE ? (8 / VPT < MAXN ? 8 / VPT : MAXN) : 1;  // merge: partials loaded together
   using P = Pack<T, VEC>;
   const uint32_t t = blockIdx.x * blockDim.x + threadIdx.x;
   const uint32_t row = a.lanes.div(t);
   if (row >= a.rows) return;
   const uint32_t L = a.lanes.divisor, lane = t - row * L;
-  const T* src = static_cast<const T*>(a.src) + row * a.src_sr;
-  T* dst = static_cast<T*>(a.dst) + row * a.dst_sr;
+  const T* src = static_cast<const T*>(a.src) + static_cast<uint64_t>(row) * a.src_sr;
+  T* dst = static_cast<T*>(a.dst) + static_cast<uint64_t>(row) * a.dst_sr;
 
   // the first data loads go out before the lse math
-  P x[VPT][kChunk];
+  P x[VPT][kChunk] = {};
   const auto load_chunk = [&](int c) {
 #pragma unroll
     for (int j = 0; j < kChunk; ++j)
@@ -137,10 +127,7 @@ __global__ void __launch_bounds__(kThreads) merge_rows(const RowsArgs a) {
   if constexpr (!MERGE) {
     float l_rank = -INFINITY;
 #pragma unroll
-    for (int i = 0; i < MAXN; ++i) {
-      if (i >= a.N) break;
-      l_rank = i == a.rank ? r.l[i] : l_rank;
-    }
+    for (int i = 0; i < MAXN; ++i) l_rank = i == a.rank ? r.l[i] : l_rank;
     const float w = empty ? 0.0f : ex(l_rank - r.m, a.base2) * inv_s;
 #pragma unroll
     for (int i = 0; i < VPT; ++i) {
@@ -154,8 +141,7 @@ __global__ void __launch_bounds__(kThreads) merge_rows(const RowsArgs a) {
       if (c >= a.N) break;
       if (c > 0) load_chunk(c);
 #pragma unroll
-      for (int j = 0; j < kChunk; ++j) {
-        if (c + j >= a.N) break;
+      for (int j = 0; j < kChunk; ++j) {  // partials past N: weight exp(-inf) = 0, no load
         const float w = empty ? 0.0f : ex(r.l[c + j] - r.m, a.base2) * inv_s;  // exp(l_r - lse)
 #pragma unroll
         for (int i = 0; i < VPT; ++i)
@@ -170,7 +156,7 @@ __global__ void __launch_bounds__(kThreads) merge_rows(const RowsArgs a) {
     }
   }
   // last: its log is off the path to the data stores
-  if (a.dst_lse && lane == 0) a.dst_lse[row * a.dst_lse_sr] = empty ? -INFINITY : r.m + lg(r.s, a.base2);
+  if (a.dst_lse && lane == 0) a.dst_lse[static_cast<uint64_t>(row) * a.dst_lse_sr] = empty ? -INFINITY : r.m + lg(r.s, a.base2);
 }
 
 // Row (b, h) of `m` at element (b * H + h) * stride for every b < B, h < H: the stride, or -1.
@@ -200,11 +186,11 @@ bool merge_rows(const MergeArgs& a, Stream stream) {
   const int64_t src_sn = correct ? 0 : a.src_sn;
   if (src_sr < 0 || dst_sr < 0 || lse_sr < 0 || dst_lse_sr < 0 || src_sn < 0 || a.lse_sn < 0) return false;
   if (src_sr % vec || dst_sr % vec || src_sn % vec) return false;  // every vector 16-byte aligned
-  // 32-bit offsets: the largest element offset of each tensor fits
+  // 32-bit offsets inside a row's partials and strides; rows themselves are 64-bit apart
   const auto fits = [](int64_t v) { return v >= 0 && v <= INT32_MAX; };
-  const int64_t last = rows - 1, last_n = a.N - 1;
-  if (!fits(last_n * src_sn + last * src_sr + a.D) || !fits(last * dst_sr + a.D) ||
-      !fits(last_n * a.lse_sn + last * lse_sr) || !fits(last * dst_lse_sr))
+  const int64_t last_n = a.N - 1;
+  if (!fits(src_sr) || !fits(dst_sr) || !fits(lse_sr) || !fits(dst_lse_sr) || !fits(last_n * src_sn + a.D) ||
+      !fits(last_n * a.lse_sn))
     return false;
   if (a.kv_lens && (a.kv_sn < 0 || a.kv_sb < 0 || !fits(last_n * a.kv_sn + (a.B - 1) * a.kv_sb))) return false;
 
@@ -215,7 +201,7 @@ bool merge_rows(const MergeArgs& a, Stream stream) {
                           : (a.N <= 4 && rows * vpr >= 4 * sms * kThreads ? 2 : 1);
   const int64_t L = (vpr + vpt - 1) / vpt;
   const int64_t threads_total = rows * L;
-  if (!fits(threads_total + kThreads)) return false;
+  if (!fits(threads_total + kThreads)) return false;  // thread and row indices are 32-bit
   const auto u32 = [](int64_t v) { return static_cast<uint32_t>(v); };
   RowsArgs r{a.src,
              a.dst,
@@ -242,9 +228,18 @@ bool merge_rows(const MergeArgs& a, Stream stream) {
   const int threads = threads_total >= 2 * sms * kThreads ? kThreads : 128;
   const auto blocks = static_cast<unsigned>((threads_total + threads - 1) / threads);
   const auto go = [&](auto kernel) { kernel<<<blocks, threads, 0, stream>>>(r); };
+  // one lane per vector (decode sizes): code for the smallest of 2, 4, 8, 16 partials >= N
+  const auto by_n = [&]<class T, bool MERGE>() {
+    if (a.N <= 2) go(merge_rows<T, 1, MERGE, 2>);
+    else if (a.N <= 4) go(merge_rows<T, 1, MERGE, 4>);
+    else if (a.N <= 8) go(merge_rows<T, 1, MERGE, 8>);
+    else go(merge_rows<T, 1, MERGE, kMaxN>);
+  };
   const auto by_type = [&]<class T>() {
-    if (correct) vpt == 4 ? go(merge_rows<T, 4, false, kMaxN>) : go(merge_rows<T, 1, false, kMaxN>);
-    else vpt == 2 ? go(merge_rows<T, 2, true, 4>) : go(merge_rows<T, 1, true, kMaxN>);  // vpt 2: N <= 4
+    if (vpt == 4) go(merge_rows<T, 4, false, kMaxN>);
+    else if (vpt == 2) go(merge_rows<T, 2, true, 4>);  // N <= 4
+    else if (correct) by_n.template operator()<T, false>();
+    else by_n.template operator()<T, true>();
   };
   switch (a.dtype) {
     case DType::f16: by_type.operator()<__half>(); break;

@@ -147,8 +147,13 @@ TEST(CudaDeterminism, EveryOpBitwiseRepeatable) {
   EXPECT_TRUE(ops_bitwise_repeatable(Device::cuda()));
 }
 
-TEST(CudaLargeSizes, CorrectPast2To31Elements) {
+TEST(CudaLargeSizes, CorrectPast2To31Elements) {  // merge_rows: 64-bit row offsets
   REQUIRE_GPU();
+  EXPECT_TRUE(correct_past_int32(Device::cuda()));
+}
+TEST(CudaLargeSizes, CorrectPast2To31ElementsGroupsKernel) {
+  REQUIRE_GPU();
+  GroupsKernelOnly groups;
   EXPECT_TRUE(correct_past_int32(Device::cuda()));
 }
 TEST(CudaLargeSizes, PackUnpackPast2To31Bytes) {
