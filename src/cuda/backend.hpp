@@ -37,4 +37,19 @@ void stream_synchronize(Stream stream);
 bool stream_is_capturing(Stream stream);
 void set_device(int device);
 
+// Makes `device` the current CUDA device for a scope and restores the previous one after:
+// every op runs on its tensors' GPU whatever the caller's current device is (a kernel
+// launched on another device would fault on the pointers or reject the stream). Costs one
+// cudaGetDevice where the device is already current.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device);
+  ~DeviceGuard();
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int previous_ = -1;  // -1: nothing to restore
+};
+
 }  // namespace cpattn::cuda

@@ -89,6 +89,18 @@ bool stream_is_capturing(Stream stream) {
 
 void set_device(int device) { CPATTN_CHECK_CUDA(cudaSetDevice(device)); }
 
+DeviceGuard::DeviceGuard(int device) {
+  int current = 0;
+  CPATTN_CHECK_CUDA(cudaGetDevice(&current));
+  if (current == device) return;
+  CPATTN_CHECK_CUDA(cudaSetDevice(device));
+  previous_ = current;
+}
+
+DeviceGuard::~DeviceGuard() {
+  if (previous_ >= 0) (void)cudaSetDevice(previous_);  // a destructor must not throw
+}
+
 void sum_buffers(const void* const* srcs, int n, void* dst, size_t count, DType dtype, Stream stream) {
   if (n > kMaxSumSources)
     throw Error("sources", "at most " + std::to_string(kMaxSumSources) + " buffers to sum on CUDA", std::to_string(n));

@@ -142,6 +142,35 @@ TEST_P(CudaCp, LocalRanksOnOneGpuMatchUnsplitAttention) {
 }
 INSTANTIATE_TEST_SUITE_P(Ranks, CudaCp, ::testing::Values(1, 2, 3, 4));
 
+// Every op runs on its tensors' GPU whatever device the caller has current, and leaves the
+// caller's current device as it was.
+TEST(CudaDevices, OpsLeaveTheCallersCurrentDevice) {
+  REQUIRE_GPU();
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+  MergeCase c;
+  c.N = 3, c.D = 128, c.dtype = DType::bf16;
+  EXPECT_TRUE(check_merge(c, Device::cuda(0)));
+  EXPECT_TRUE(check_correct(c, Device::cuda(0), true));
+  int current = -1;
+  ASSERT_EQ(cudaGetDevice(&current), cudaSuccess);
+  EXPECT_EQ(current, 0);
+}
+TEST(CudaDevices, OpsRunOnTheTensorsGpu) {
+  REQUIRE_GPU();
+  if (cuda::device_count() < 2) GTEST_SKIP() << "needs 2 GPUs, found " << cuda::device_count();
+  const int last = cuda::device_count() - 1;
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+  MergeCase c;
+  c.N = 3, c.D = 128, c.dtype = DType::bf16, c.adv = Adversarial::all();
+  EXPECT_TRUE(check_merge(c, Device::cuda(last)));
+  EXPECT_TRUE(check_correct(c, Device::cuda(last), false));
+  EXPECT_TRUE(check_pack(pack_matrix(false).at(1), Device::cuda(last)));
+  EXPECT_TRUE(check_unpack(pack_matrix(true).at(1), Device::cuda(last)));
+  int current = -1;
+  ASSERT_EQ(cudaGetDevice(&current), cudaSuccess);
+  EXPECT_EQ(current, 0);
+}
+
 TEST(CudaDeterminism, EveryOpBitwiseRepeatable) {
   REQUIRE_GPU();
   EXPECT_TRUE(ops_bitwise_repeatable(Device::cuda()));

@@ -170,15 +170,21 @@ void TestTensor::fill(double v) {
   for_each_index(shape_, [&](const std::vector<int64_t>& idx) { set(idx, v); });
 }
 
+// On the tensor's GPU: the legacy default stream of that device orders the copies with the
+// ops (the library runs them there too), whatever device the test has current.
 void TestTensor::upload() {
   if (device_.type == DeviceType::cuda) {
+    cuda::DeviceGuard on(device_.index);
     cuda::memcpy_async(device_ptr_, host_.data(), bytes_, nullptr);
     cuda::stream_synchronize(nullptr);
   }
 }
 
 void TestTensor::download() {
-  if (device_.type == DeviceType::cuda) cuda::memcpy_to_host(host_.data(), device_ptr_, bytes_, nullptr);
+  if (device_.type == DeviceType::cuda) {
+    cuda::DeviceGuard on(device_.index);
+    cuda::memcpy_to_host(host_.data(), device_ptr_, bytes_, nullptr);
+  }
 }
 
 void TestTensor::poison() {
