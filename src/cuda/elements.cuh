@@ -81,6 +81,16 @@ __device__ __forceinline__ void store_f32(T* p, const float (&in)[VEC]) {
   }
 }
 
+// Stores w * x for the VEC elements of a packed vector, an exact 0 where w is 0 (an empty
+// partial's data may be NaN or inf).
+template <class T, int VEC>
+__device__ __forceinline__ void scale_store(T* p, float w, const Pack<T, VEC>& x) {
+  float y[VEC];
+#pragma unroll
+  for (int j = 0; j < VEC; ++j) y[j] = w == 0.0f ? 0.0f : w * x.get(j);
+  store_f32<T, VEC>(p, y);
+}
+
 // exp and log in the lses' base (e or 2)
 __device__ __forceinline__ float ex(float x, bool base2) { return base2 ? exp2f(x) : expf(x); }
 __device__ __forceinline__ float lg(float x, bool base2) { return base2 ? log2f(x) : logf(x); }

@@ -84,15 +84,6 @@ __device__ __forceinline__ float group_sum(float v, int g) {
   return v;
 }
 
-// correct keeps its loaded vectors packed (16 bytes = 4 registers) until the weight is known
-template <class T, int VEC>
-__device__ __forceinline__ void scale_store(T* p, float w, const Pack<T, VEC>& x) {
-  float y[VEC];
-#pragma unroll
-  for (int j = 0; j < VEC; ++j) y[j] = w == 0.0f ? 0.0f : w * x.get(j);  // exact zeros for empty shards
-  store_f32<T, VEC>(p, y);
-}
-
 template <class T, int VEC, Mode M>
 __global__ void __launch_bounds__(kBlockThreads)
     merge_groups(const MergeArgs a, const Divisors div, int shift, int vecs_per_row) {

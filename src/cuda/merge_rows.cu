@@ -86,14 +86,6 @@ __device__ __forceinline__ RowLses<MAXN> row_lses(const RowsArgs& a, uint32_t ro
   return r;
 }
 
-template <class T, int VEC>
-__device__ __forceinline__ void scale_store(T* p, float w, const Pack<T, VEC>& x) {
-  float y[VEC];
-#pragma unroll
-  for (int j = 0; j < VEC; ++j) y[j] = w == 0.0f ? 0.0f : w * x.get(j);  // exact zeros for empty partials
-  store_f32<T, VEC>(p, y);
-}
-
 // VPT vectors per lane; MERGE: sum of the N weighted partials, else correct (scale one).
 // MAXN >= N: fewer registers where the launch knows N is small.
 template <class T, int VPT, bool MERGE, int MAXN>
