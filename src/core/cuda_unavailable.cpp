@@ -29,7 +29,7 @@ void memset_async(void*, int, size_t, Stream) { unavailable(); }
 void stream_synchronize(Stream) { unavailable(); }
 bool stream_is_capturing(Stream) { return false; }
 void set_device(int) { unavailable(); }
-DeviceGuard::DeviceGuard(int) { unavailable(); }
+DeviceGuard::DeviceGuard(int, const void*) { unavailable(); }
 DeviceGuard::~DeviceGuard() = default;
 
 }  // namespace cpattn::cuda

@@ -22,7 +22,7 @@ Context& resolve_context(Context* ctx, Device device) {
 void run_merge(const MergeArgs& a, Context& ctx) {
   if (a.B == 0 || a.H == 0) return;
   if (a.device.type == DeviceType::cuda) {
-    cuda::DeviceGuard on(a.device.index);
+    cuda::DeviceGuard on(a.device.index, a.dst);
     cuda::merge(a, ctx.stream());
   } else {
     cpu::merge(a);
@@ -33,7 +33,7 @@ void run_pack(const PackArgs& a, Context& ctx) {
   if (a.device.type == DeviceType::cuda) {
     if (a.B == 0 || a.L == 0 || a.row_bytes == 0) return;
     void* ws = ctx.workspace(cuda::pack_workspace_bytes(a));
-    cuda::DeviceGuard on(a.device.index);
+    cuda::DeviceGuard on(a.device.index, a.tokens);
     cuda::pack(a, ws, ctx.stream());
   } else {
     cpu::pack(a);
@@ -43,7 +43,7 @@ void run_pack(const PackArgs& a, Context& ctx) {
 void run_sum(const void* const* srcs, int n, void* dst, size_t count, DType dtype, Context& ctx) {
   if (count == 0) return;
   if (ctx.device().type == DeviceType::cuda) {
-    cuda::DeviceGuard on(ctx.device().index);
+    cuda::DeviceGuard on(ctx.device().index, dst);
     cuda::sum_buffers(srcs, n, dst, count, dtype, ctx.stream());
   } else {
     cpu::sum_buffers(srcs, n, dst, count, dtype);
@@ -53,7 +53,7 @@ void run_sum(const void* const* srcs, int n, void* dst, size_t count, DType dtyp
 void run_zero(void* dst, size_t bytes, Context& ctx) {
   if (bytes == 0) return;
   if (ctx.device().type == DeviceType::cuda) {
-    cuda::DeviceGuard on(ctx.device().index);
+    cuda::DeviceGuard on(ctx.device().index, dst);
     cuda::memset_async(dst, 0, bytes, ctx.stream());
   } else {
     std::memset(dst, 0, bytes);
@@ -63,7 +63,7 @@ void run_zero(void* dst, size_t bytes, Context& ctx) {
 void run_copy(void* dst, const void* src, size_t bytes, Context& ctx) {
   if (bytes == 0 || dst == src) return;
   if (ctx.device().type == DeviceType::cuda) {
-    cuda::DeviceGuard on(ctx.device().index);
+    cuda::DeviceGuard on(ctx.device().index, dst);
     cuda::memcpy_async(dst, src, bytes, ctx.stream());
   } else {
     std::memcpy(dst, src, bytes);
@@ -111,7 +111,7 @@ SeqLengthStats seq_length_stats(const TensorView& lengths, bool cu_seqlens, Cont
   const int64_t stride = lengths.strides[0];
   const size_t esize = lengths.element_size();
   std::vector<char> host(static_cast<size_t>(n) * esize);
-  cuda::DeviceGuard on(lengths.device.index);
+  cuda::DeviceGuard on(lengths.device.index, lengths.data);
   if (stride == 1 || n <= 1) {
     cuda::memcpy_to_host(host.data(), lengths.data, host.size(), c.stream());
   } else {

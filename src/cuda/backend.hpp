@@ -40,10 +40,13 @@ void set_device(int device);
 // Makes `device` the current CUDA device for a scope and restores the previous one after:
 // every op runs on its tensors' GPU whatever the caller's current device is (a kernel
 // launched on another device would fault on the pointers or reject the stream). Costs one
-// cudaGetDevice where the device is already current.
+// cudaGetDevice where the device is already current. Where it has to switch, it first checks
+// that `memory` (one of the call's pointers) is on `device`: tensors labelled with another
+// GPU than the one holding them (Device::cuda() is cuda:0) get an error naming both instead
+// of a fault.
 class DeviceGuard {
  public:
-  explicit DeviceGuard(int device);
+  explicit DeviceGuard(int device, const void* memory = nullptr);
   ~DeviceGuard();
   DeviceGuard(const DeviceGuard&) = delete;
   DeviceGuard& operator=(const DeviceGuard&) = delete;

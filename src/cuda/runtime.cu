@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <string>
 
 #include "backend.hpp"
 #include "check.cuh"
@@ -89,10 +90,20 @@ bool stream_is_capturing(Stream stream) {
 
 void set_device(int device) { CPATTN_CHECK_CUDA(cudaSetDevice(device)); }
 
-DeviceGuard::DeviceGuard(int device) {
+DeviceGuard::DeviceGuard(int device, const void* memory) {
   int current = 0;
   CPATTN_CHECK_CUDA(cudaGetDevice(&current));
   if (current == device) return;
+  cudaPointerAttributes attr{};
+  if (memory && cudaPointerGetAttributes(&attr, memory) == cudaSuccess) {
+    if (attr.type == cudaMemoryTypeDevice && attr.device != device)
+      throw Error("device",
+                  "tensors in memory of the GPU their Device names (cuda:" + std::to_string(device) + ")",
+                  "memory of cuda:" + std::to_string(attr.device) + " (the current device is cuda:" +
+                      std::to_string(current) + "): label them Device::cuda(" + std::to_string(attr.device) + ")");
+  } else {
+    (void)cudaGetLastError();  // memory CUDA does not know: left to the op
+  }
   CPATTN_CHECK_CUDA(cudaSetDevice(device));
   previous_ = current;
 }

@@ -171,6 +171,28 @@ TEST(CudaDevices, OpsRunOnTheTensorsGpu) {
   EXPECT_EQ(current, 0);
 }
 
+TEST(CudaDevices, MislabelledTensorsAreAnErrorNotAFault) {
+  REQUIRE_GPU();
+  if (cuda::device_count() < 2) GTEST_SKIP() << "needs 2 GPUs, found " << cuda::device_count();
+  // memory on the last GPU, current, but the views say cuda:0 (Device::cuda()'s default)
+  const int last = cuda::device_count() - 1;
+  void* p = cuda::device_malloc(4096, last);
+  ASSERT_EQ(cudaSetDevice(last), cudaSuccess);
+  TensorView out(p, DType::f32, {1, 2, 8}, Device::cuda()), lses(static_cast<char*>(p) + 1024, DType::f32, {2, 1, 2}, Device::cuda());
+  try {
+    correct_attn_out(out, lses, 0, out);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("memory of cuda:" + std::to_string(last)), std::string::npos) << e.what();
+  }
+  int current = -1;
+  ASSERT_EQ(cudaGetDevice(&current), cudaSuccess);
+  EXPECT_EQ(current, last);
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);  // nothing launched, nothing sticky
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+  cuda::device_free(p, last);
+}
+
 TEST(CudaDeterminism, EveryOpBitwiseRepeatable) {
   REQUIRE_GPU();
   EXPECT_TRUE(ops_bitwise_repeatable(Device::cuda()));
