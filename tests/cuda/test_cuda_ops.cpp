@@ -57,13 +57,15 @@ TEST_P(CudaCorrect, GroupsKernelMatchesFloat64Reference) {
   EXPECT_TRUE(check_correct(GetParam(), Device::cuda(), false));
 }
 
+INSTANTIATE_TEST_SUITE_P(Matrix, CudaCorrect, ::testing::ValuesIn(merge_matrix()));
+
 // Which calls merge_rows takes: the common layout yes, the rest no (so the default tests above
 // check merge_rows on every case it takes, the GroupsKernel ones merge_groups on all).
 TEST(CudaMergeRows, TakesTheCommonLayoutOnly) {
   REQUIRE_GPU();
   const auto takes = [](DType dt, int64_t N, int64_t D, DType lse_dt, bool strided) {
     TestTensor outs(dt, {N, 4, 8, strided ? 2 * D : D}, Device::cuda()), lses(lse_dt, {N, 4, 8}, Device::cuda());
-    TestTensor out(dt, {4, 8, D}, Device::cuda()), lse(DType::f32, {4, 8}, Device::cuda());
+    TestTensor out(dt, {4, 8, D}, Device::cuda());
     TensorView o = outs.view();
     if (strided) {  // every row twice as far apart as it is long
       const int64_t shape[] = {N, 4, 8, D}, strides[] = {4 * 8 * 2 * D, 8 * 2 * D, 2 * D, 1};
@@ -80,7 +82,6 @@ TEST(CudaMergeRows, TakesTheCommonLayoutOnly) {
   EXPECT_FALSE(takes(DType::bf16, 2, 100, DType::f32, false));  // D not whole 16-byte vectors
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
 }
-INSTANTIATE_TEST_SUITE_P(Matrix, CudaCorrect, ::testing::ValuesIn(merge_matrix()));
 
 class CudaPack : public ::testing::TestWithParam<PackCase> {};
 TEST_P(CudaPack, MatchesReference) {
