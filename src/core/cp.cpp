@@ -30,15 +30,12 @@ struct Header {
   int32_t op = 0, ok = 1, size = 0, dtype = 0, lse_dtype = 0, base = 0, has_kv = 0, has_lse = 0;
   int64_t B = 0, H = 0, D = 0;
   char error[160] = {};
-  // the agreed-on part, as a key for Communicator::agreed_calls
+  // the agreed-on part (all but ok and error), also the key for Communicator::agreed_calls
   std::string signature() const {
     const int64_t v[] = {op, size, dtype, lse_dtype, base, has_kv, has_lse, B, H, D};
     return std::string(reinterpret_cast<const char*>(v), sizeof(v));
   }
-  bool same_call(const Header& o) const {
-    return op == o.op && size == o.size && dtype == o.dtype && lse_dtype == o.lse_dtype && base == o.base &&
-           has_kv == o.has_kv && has_lse == o.has_lse && B == o.B && H == o.H && D == o.D;
-  }
+  bool same_call(const Header& o) const { return signature() == o.signature(); }
   std::string describe() const {
     std::ostringstream s;
     s << dtype_name(static_cast<DType>(dtype)) << "[" << B << ", " << H << ", " << D << "] lse "
