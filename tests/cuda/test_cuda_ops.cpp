@@ -145,6 +145,15 @@ INSTANTIATE_TEST_SUITE_P(Ranks, CudaCp, ::testing::Values(1, 2, 3, 4));
 
 // Every op runs on its tensors' GPU whatever device the caller has current, and leaves the
 // caller's current device as it was.
+#define REQUIRE_TWO_GPUS() \
+  REQUIRE_GPU();           \
+  if (cuda::device_count() < 2) GTEST_SKIP() << "needs 2 GPUs, found " << cuda::device_count()
+
+int current_device() {  // -1 where the query fails
+  int device = -1;
+  return cudaGetDevice(&device) == cudaSuccess ? device : -1;
+}
+
 TEST(CudaDevices, OpsLeaveTheCallersCurrentDevice) {
   REQUIRE_GPU();
   ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
@@ -152,13 +161,10 @@ TEST(CudaDevices, OpsLeaveTheCallersCurrentDevice) {
   c.N = 3, c.D = 128, c.dtype = DType::bf16;
   EXPECT_TRUE(check_merge(c, Device::cuda(0)));
   EXPECT_TRUE(check_correct(c, Device::cuda(0), true));
-  int current = -1;
-  ASSERT_EQ(cudaGetDevice(&current), cudaSuccess);
-  EXPECT_EQ(current, 0);
+  EXPECT_EQ(current_device(), 0);
 }
 TEST(CudaDevices, OpsRunOnTheTensorsGpu) {
-  REQUIRE_GPU();
-  if (cuda::device_count() < 2) GTEST_SKIP() << "needs 2 GPUs, found " << cuda::device_count();
+  REQUIRE_TWO_GPUS();
   const int last = cuda::device_count() - 1;
   ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
   MergeCase c;
@@ -167,14 +173,11 @@ TEST(CudaDevices, OpsRunOnTheTensorsGpu) {
   EXPECT_TRUE(check_correct(c, Device::cuda(last), false));
   EXPECT_TRUE(check_pack(pack_matrix(false).at(1), Device::cuda(last)));
   EXPECT_TRUE(check_unpack(pack_matrix(true).at(1), Device::cuda(last)));
-  int current = -1;
-  ASSERT_EQ(cudaGetDevice(&current), cudaSuccess);
-  EXPECT_EQ(current, 0);
+  EXPECT_EQ(current_device(), 0);
 }
 
 TEST(CudaDevices, MislabelledTensorsAreAnErrorNotAFault) {
-  REQUIRE_GPU();
-  if (cuda::device_count() < 2) GTEST_SKIP() << "needs 2 GPUs, found " << cuda::device_count();
+  REQUIRE_TWO_GPUS();
   // memory on the last GPU, current, but the views say cuda:0 (Device::cuda()'s default)
   const int last = cuda::device_count() - 1;
   void* p = cuda::device_malloc(4096, last);
@@ -186,9 +189,7 @@ TEST(CudaDevices, MislabelledTensorsAreAnErrorNotAFault) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("memory of cuda:" + std::to_string(last)), std::string::npos) << e.what();
   }
-  int current = -1;
-  ASSERT_EQ(cudaGetDevice(&current), cudaSuccess);
-  EXPECT_EQ(current, last);
+  EXPECT_EQ(current_device(), last);
   EXPECT_EQ(cudaGetLastError(), cudaSuccess);  // nothing launched, nothing sticky
   ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
   cuda::device_free(p, last);
