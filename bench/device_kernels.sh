@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # One device call for kernel work: build the CLI and the GPU tests (Release, sm_90), run the
-# GPU tests, compute-sanitizer (memcheck, racecheck, initcheck, synccheck) on a subset, the
-# correct/merge sweeps, the seed's kernels on the same shapes (bench/seed_join.py) and an ncu
-# profile of decode calls.
+# GPU tests, compute-sanitizer (memcheck, racecheck, initcheck, synccheck) on a subset, decode
+# rows with and without --pdl, the correct/merge sweeps, the seed's kernels on the same shapes
+# (bench/seed_join.py) and an ncu profile of decode calls.
 #   usage: OUT=/some/dir [VARIANTS="-DNAME=VALUE ...;-DNAME=OTHER"] [SKIP="sanitize sweep"] bash bench/device_kernels.sh
 # VARIANTS: ';'-separated CUDA flags of further builds of the CLI, each timed against the
 # first on the decode and large shapes (an A/B of tuning knobs in one call).
-# SKIP: steps to leave out (sanitize, ncu, sweep).
+# SKIP: steps to leave out (sanitize, pdl, ncu, sweep).
 set -uo pipefail
 source bench/device_env.sh
 configure() {  # build dir, CUDA flags
@@ -35,7 +35,7 @@ $TESTS >"$OUT/test_cuda.txt" 2>&1; echo "test_cuda rc=$?" | tee -a "$LOG"
 grep -E "PASSED|FAILED|SKIPPED" "$OUT/test_cuda.txt" | head -20 | tee -a "$LOG"
 if ! skip sanitize; then
 step compute-sanitizer
-SUBSET='CudaMergeRows.*:Matrix/CudaMerge.*/1?:Matrix/CudaCorrect.*/2?:Matrix/CudaPack.*/1?:Matrix/CudaUnpack.*/2?:CudaGraph.*'
+SUBSET='CudaMergeRows.*:CudaPdl.*:Matrix/CudaMerge.*/1?:Matrix/CudaCorrect.*/2?:Matrix/CudaPack.*/1?:Matrix/CudaUnpack.*/2?:CudaGraph.*'
 for tool in memcheck racecheck initcheck synccheck; do
   timeout 150 compute-sanitizer --tool $tool --error-exitcode 9 $TESTS --gtest_filter="$SUBSET" >"$OUT/$tool.txt" 2>&1
   echo "$tool rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|tests ran|PASSED|FAILED' "$OUT/$tool.txt" | tr '\n' ' ')" | tee -a "$LOG"
@@ -51,10 +51,20 @@ for cli in "${CLIS[@]}"; do
     $cli bench --op $op --device cuda -n 50 $AB -B 1 64 2048 -H 128 -D 512 -N 8 2>&1 | rows | tee -a "$LOG"
     $cli bench --op $op --device cuda -n 50 $AB -B 32768 -H 32 -D 128 -N 8 2>&1 | rows | tee -a "$LOG"
     $cli bench --op $op --device cuda -n 50 $AB -B 2048 -H 128 -D 576 -N 4 2>&1 | rows | tee -a "$LOG"
-    $cli bench --op $op --device cuda -n 50 $AB -B 8192 -H 32 -D 64 256 -N 16 2>&1 | rows | tee -a "$LOG"
+    $cli bench --op $op --device cuda -n 50 $AB -B 8192 -H 32 -D 64 96 256 -N 3 16 2>&1 | rows | tee -a "$LOG"
     $cli bench --op $op --device cuda -n 50 $AB -B 32768 -H 16 -D 128 -N 2 2>&1 | rows | tee -a "$LOG"
   done
 done
+if ! skip pdl; then
+step pdl  # ordinary launches, then programmatic dependent launches, same CLI, same shapes
+for op in correct merge; do
+  for pdl in "" --pdl; do
+    echo "--- $CLI $op $pdl" | tee -a "$LOG"
+    $CLI bench --op $op --device cuda -n 50 $AB $pdl -B 1 8 16 64 -H 32 -D 128 -N 2 4 8 2>&1 | rows | tee -a "$LOG"
+    $CLI bench --op $op --device cuda -n 50 $AB $pdl -B 1 8 64 2048 -H 128 -D 512 -N 8 2>&1 | rows | tee -a "$LOG"
+  done
+done
+fi
 if ! skip ncu; then
 step ncu
 timeout 60 ncu --clock-control none --kernel-name regex:merge --launch-count 4 \

@@ -28,6 +28,16 @@ class Context {
   Stream stream() const;
   void set_stream(Stream stream);
 
+  // Programmatic dependent launch (off by default): merge_attn_states, correct_attn_out and
+  // the cp functions' merge steps launch their kernels so that they can be scheduled while
+  // the kernel before them on the stream is still running, and wait on the GPU for its
+  // results. It hides most of the launch latency of decode-size calls when the kernel before
+  // also allows it (cpattn's kernels do; FlashInfer's with enable_pdl). Needs sm_90+ (H100
+  // and later); elsewhere the kernels launch as usual. Captured into CUDA graphs as
+  // programmatic edges.
+  void set_pdl(bool on);
+  bool pdl() const;
+
   // Scratch memory on the context's device, at least `bytes`, 256-byte aligned. Grows
   // (synchronising the device once to free the old block) and never shrinks. While the
   // stream is being captured into a CUDA graph it cannot grow: call reserve() first.

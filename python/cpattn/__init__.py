@@ -42,10 +42,13 @@ def _lengths_array(lengths, like):
     return prepare(lengths)
 
 
-def correct_attn_out(out, lses, cp_rank, ctx=None, *, is_lse_base_on_e=True, kv_lens=None, new_out=None):
+def correct_attn_out(out, lses, cp_rank, ctx=None, *, is_lse_base_on_e=True, kv_lens=None, new_out=None,
+                     enable_pdl=False):
     """Scale this rank's attention output by its share of the merged softmax, in place
     (or into ``new_out``). out [B, H, D] (or [B, 1, H, D]), lses [N, B, H] (or [N, B, H, 1])
-    all ranks' LSEs, kv_lens optional [N, B]. Returns (out, lse [B, H])."""
+    all ranks' LSEs, kv_lens optional [N, B]. Returns (out, lse [B, H]).
+    enable_pdl: programmatic dependent launch on sm_90+ (the kernel is scheduled while the
+    one before it on the stream finishes; see Context::set_pdl)."""
     o, l = prepare(out, "out"), prepare(lses, "lses")
     o = squeeze_dim(o, 1, "out") if o.ndim == 4 else o
     l = squeeze_dim(l, -1, "lses") if l.ndim == 4 else l
@@ -54,20 +57,20 @@ def correct_attn_out(out, lses, cp_rank, ctx=None, *, is_lse_base_on_e=True, kv_
     t = squeeze_dim(t, 1, "new_out") if new_out is not None and t.ndim == 4 else t
     lse = empty(l, l.shape[1:])
     _C.correct_attn_out(o, l, int(cp_rank), t, lse, not is_lse_base_on_e,
-                        None if kv_lens is None else prepare(kv_lens, "kv_lens"), stream_of(o))
+                        None if kv_lens is None else prepare(kv_lens, "kv_lens"), bool(enable_pdl), stream_of(o))
     return target, lse
 
 
-def merge_attn_states(outs, lses, *, is_lse_base_on_e=True, kv_lens=None, out=None):
+def merge_attn_states(outs, lses, *, is_lse_base_on_e=True, kv_lens=None, out=None, enable_pdl=False):
     """Merge N partials: outs [N, B, H, D], lses [N, B, H] -> (out [B, H, D], lse [B, H]).
     Empty partials (lse -inf/NaN/+inf, or kv_lens [N, B] == 0) add exact zeros; a row with
-    no partial at all gets lse -inf and out 0."""
+    no partial at all gets lse -inf and out 0. enable_pdl: as for correct_attn_out."""
     o, l = prepare(outs, "outs"), prepare(lses, "lses")
     if out is None:
         out = empty(o, o.shape[1:])
     lse = empty(l, l.shape[1:])
     _C.merge_attn_states(o, l, prepare(out, "out"), lse, not is_lse_base_on_e,
-                         None if kv_lens is None else prepare(kv_lens, "kv_lens"), stream_of(o))
+                         None if kv_lens is None else prepare(kv_lens, "kv_lens"), bool(enable_pdl), stream_of(o))
     return out, lse
 
 

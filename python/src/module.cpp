@@ -153,34 +153,36 @@ cpattn::MergeOptions merge_options(bool base2, const std::optional<TensorView>& 
   return opt;
 }
 
-cpattn::Context* context(cpattn::Device device, uintptr_t stream) {
+cpattn::Context* context(cpattn::Device device, uintptr_t stream, bool pdl = false) {
   if (device.type == cpattn::DeviceType::cpu) return nullptr;
   thread_local std::map<std::tuple<int, uintptr_t>, cpattn::Context> contexts;
   const auto key = std::make_tuple(device.index, stream);
   auto it = contexts.find(key);
   if (it == contexts.end())
     it = contexts.emplace(key, cpattn::Context(device, reinterpret_cast<cpattn::Stream>(stream))).first;
+  it->second.set_pdl(pdl);
   return &it->second;
 }
 
-void merge(Obj outs, Obj lses, Obj out, Obj out_lse, bool base2, Obj kv_lens, uintptr_t stream) {
+void merge(Obj outs, Obj lses, Obj out, Obj out_lse, bool base2, Obj kv_lens, bool pdl, uintptr_t stream) {
   const TensorView o = view(outs, "outs"), l = view(lses, "lses"), r = output_view(out, "out");
   std::optional<TensorView> ol, kv;
   if (!out_lse.is_none()) ol = output_view(out_lse, "out_lse");
   if (!kv_lens.is_none()) kv = view(kv_lens, "kv_lens");
   const cpattn::MergeOptions opt = merge_options(base2, kv);
   nb::gil_scoped_release release;
-  cpattn::merge_attn_states(o, l, r, ol ? &*ol : nullptr, opt, context(o.device, stream));
+  cpattn::merge_attn_states(o, l, r, ol ? &*ol : nullptr, opt, context(o.device, stream, pdl));
 }
 
-void correct(Obj out, Obj lses, int64_t rank, Obj new_out, Obj out_lse, bool base2, Obj kv_lens, uintptr_t stream) {
+void correct(Obj out, Obj lses, int64_t rank, Obj new_out, Obj out_lse, bool base2, Obj kv_lens, bool pdl,
+             uintptr_t stream) {
   const TensorView o = view(out, "out"), l = view(lses, "lses"), n = output_view(new_out, new_out.is(out) ? "out" : "new_out");
   std::optional<TensorView> ol, kv;
   if (!out_lse.is_none()) ol = output_view(out_lse, "out_lse");
   if (!kv_lens.is_none()) kv = view(kv_lens, "kv_lens");
   const cpattn::MergeOptions opt = merge_options(base2, kv);
   nb::gil_scoped_release release;
-  cpattn::correct_attn_out(o, l, rank, n, ol ? &*ol : nullptr, opt, context(o.device, stream));
+  cpattn::correct_attn_out(o, l, rank, n, ol ? &*ol : nullptr, opt, context(o.device, stream, pdl));
 }
 
 void pack(Obj x, Obj lengths, Obj out, double pad_value, bool cu, uintptr_t stream) {
@@ -221,9 +223,9 @@ NB_MODULE(_C, m) {
   m.attr("__version__") = CPATTN_VERSION;
   m.attr("has_cuda") = static_cast<bool>(CPATTN_HAS_CUDA);
   m.def("merge_attn_states", &merge, nb::arg("outs"), nb::arg("lses"), nb::arg("out"), nb::arg("out_lse").none(),
-        nb::arg("base2"), nb::arg("kv_lens").none(), nb::arg("stream"));
+        nb::arg("base2"), nb::arg("kv_lens").none(), nb::arg("pdl"), nb::arg("stream"));
   m.def("correct_attn_out", &correct, nb::arg("out"), nb::arg("lses"), nb::arg("rank"), nb::arg("new_out"),
-        nb::arg("out_lse").none(), nb::arg("base2"), nb::arg("kv_lens").none(), nb::arg("stream"));
+        nb::arg("out_lse").none(), nb::arg("base2"), nb::arg("kv_lens").none(), nb::arg("pdl"), nb::arg("stream"));
   m.def("pack_seq", &pack, nb::arg("x"), nb::arg("lengths"), nb::arg("out"), nb::arg("pad_value"),
         nb::arg("cu_seqlens"), nb::arg("stream"));
   m.def("unpack_seq", &unpack, nb::arg("packed"), nb::arg("lengths"), nb::arg("out"), nb::arg("cu_seqlens"),

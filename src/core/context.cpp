@@ -11,6 +11,7 @@ namespace cpattn {
 struct Context::Impl {
   Device device;
   Stream stream = nullptr;
+  bool pdl = false;
   void* workspace = nullptr;
   size_t workspace_size = 0;
 
@@ -48,6 +49,8 @@ Context& Context::operator=(Context&&) noexcept = default;
 Device Context::device() const { return impl_->device; }
 Stream Context::stream() const { return impl_->stream; }
 void Context::set_stream(Stream s) { impl_->stream = s; }
+void Context::set_pdl(bool on) { impl_->pdl = on; }
+bool Context::pdl() const { return impl_->pdl; }
 size_t Context::workspace_size() const { return impl_->workspace_size; }
 
 void* Context::workspace(size_t bytes) {

@@ -14,10 +14,11 @@ namespace {
 
 bool compiled() { return false; }
 int device_count() { return 0; }
-void merge(const detail::MergeArgs&, Stream) { unavailable(); }
+void merge(const detail::MergeArgs&, Stream, bool) { unavailable(); }
 void force_merge_groups(bool) {}
-bool merge_rows(const detail::MergeArgs&, Stream) { unavailable(); }
+bool merge_rows(const detail::MergeArgs&, Stream, bool) { unavailable(); }
 int sm_count() { unavailable(); }
+bool pdl_supported() { return false; }
 size_t pack_workspace_bytes(const detail::PackArgs&) { unavailable(); }
 void pack(const detail::PackArgs&, void*, Stream) { unavailable(); }
 void sum_buffers(const void* const*, int, void*, size_t, DType, Stream) { unavailable(); }

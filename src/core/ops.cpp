@@ -23,7 +23,7 @@ void run_merge(const MergeArgs& a, Context& ctx) {
   if (a.B == 0 || a.H == 0) return;
   if (a.device.type == DeviceType::cuda) {
     cuda::DeviceGuard on(a.device.index, a.dst);
-    cuda::merge(a, ctx.stream());
+    cuda::merge(a, ctx.stream(), ctx.pdl());
   } else {
     cpu::merge(a);
   }

@@ -11,16 +11,20 @@ namespace cpattn::cuda {
 bool compiled();  // false in a build without nvcc
 int device_count();  // 0 where no driver/GPU is present
 
-void merge(const detail::MergeArgs& args, Stream stream);
+// pdl: launch as a programmatic dependent launch where the device runs it (Context::set_pdl)
+void merge(const detail::MergeArgs& args, Stream stream, bool pdl = false);
 // merge/correct calls go to merge_rows where it takes them (vector path, f32 lses, N <= 16,
 // rows at one stride) and to merge_groups otherwise; the tests force merge_groups on every
 // case too, so that both kernels are checked on the whole matrix.
 void force_merge_groups(bool on);
 // merge_rows: false when the call is not one it takes
-bool merge_rows(const detail::MergeArgs& args, Stream stream);
+bool merge_rows(const detail::MergeArgs& args, Stream stream, bool pdl);
 // The current device's SM count, queried once per device (the launch heuristics were tuned
 // on H100's 132 SMs and scale with it).
 int sm_count();
+// Whether the current device runs programmatic dependent launches of cpattn's kernels:
+// sm_90+ and code built for it (launch.cuh).
+bool pdl_supported();
 // Bytes of workspace pack() needs (the B + 1 prefix offsets).
 size_t pack_workspace_bytes(const detail::PackArgs& args);
 void pack(const detail::PackArgs& args, void* workspace, Stream stream);

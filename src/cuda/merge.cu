@@ -21,6 +21,7 @@
 #include "backend.hpp"
 #include "check.cuh"
 #include "elements.cuh"
+#include "launch.cuh"
 
 namespace cpattn::cuda {
 namespace {
@@ -97,6 +98,8 @@ __global__ void __launch_bounds__(kBlockThreads)
   const T* src = static_cast<const T*>(a.src) + row_at(a.src_rows, div.src_inner, b, h);
   T* dst = static_cast<T*>(a.dst) + row_at(a.dst_rows, div.dst_inner, b, h);
   const int64_t src_step = static_cast<int64_t>(VEC) * a.src_sd, dst_step = static_cast<int64_t>(VEC) * a.dst_sd;
+  wait_for_previous_kernel();
+  allow_next_kernel_launch();
   const RowLses lses{a.lses,    static_cast<int>(a.lse_dtype), static_cast<int64_t>(b) * a.lse_sb + static_cast<int64_t>(h) * a.lse_sh,
                      a.lse_sn,  a.kv_lens, static_cast<int>(a.kv_dtype), static_cast<int64_t>(b) * a.kv_sb, a.kv_sn};
 
@@ -146,7 +149,7 @@ __global__ void __launch_bounds__(kBlockThreads)
       __syncwarp(live);  // a mask naming an exited lane is undefined
     }
     // merge_pairs (two vectors per lane per pass) takes B32768 H16 D128 N2 from 224 to 155 us
-    // on H100 but slows N = 8 and decode calls, so launch() picks it only for large calls
+    // on H100 but slows N = 8 and decode calls, so launch_groups() picks it only for large calls
     // with N <= 4.
     const auto weight = [&](int64_t r) {
       if constexpr (M == Mode::merge_recompute) return empty ? 0.0f : ex(lses(r) - m, a.base2) * inv_s;
@@ -200,27 +203,21 @@ bool vector_path_ok(const MergeArgs& a, size_t esize) {
 }
 
 template <class T, int VEC>
-void launch_mode(Mode mode, unsigned blocks, int threads, size_t smem, cudaStream_t stream, const MergeArgs& a,
-                 const Divisors& div, int shift, int vecs_per_row) {
+void launch_mode(Mode mode, unsigned blocks, int threads, size_t smem, cudaStream_t stream, bool pdl,
+                 const MergeArgs& a, const Divisors& div, int shift, int vecs_per_row) {
+  const auto go = [&](auto kernel) { launch(kernel, blocks, threads, smem, stream, pdl, a, div, shift, vecs_per_row); };
   switch (mode) {
-    case Mode::correct:
-      merge_groups<T, VEC, Mode::correct><<<blocks, threads, smem, stream>>>(a, div, shift, vecs_per_row);
+    case Mode::correct: go(merge_groups<T, VEC, Mode::correct>); break;
+    case Mode::merge_staged: go(merge_groups<T, VEC, Mode::merge_staged>); break;
+    case Mode::merge_pairs:  // vector path only (launch_groups() never picks it for the scalar path)
+      if constexpr (VEC > 1) go(merge_groups<T, VEC, Mode::merge_pairs>);
       break;
-    case Mode::merge_staged:
-      merge_groups<T, VEC, Mode::merge_staged><<<blocks, threads, smem, stream>>>(a, div, shift, vecs_per_row);
-      break;
-    case Mode::merge_pairs:  // vector path only (launch() never picks it for the scalar path)
-      if constexpr (VEC > 1)
-        merge_groups<T, VEC, Mode::merge_pairs><<<blocks, threads, smem, stream>>>(a, div, shift, vecs_per_row);
-      break;
-    case Mode::merge_recompute:
-      merge_groups<T, VEC, Mode::merge_recompute><<<blocks, threads, smem, stream>>>(a, div, shift, vecs_per_row);
-      break;
+    case Mode::merge_recompute: go(merge_groups<T, VEC, Mode::merge_recompute>); break;
   }
 }
 
 template <class T>
-void launch(const MergeArgs& a, cudaStream_t stream) {
+void launch_groups(const MergeArgs& a, cudaStream_t stream, bool pdl) {
   constexpr int kVec = 16 / sizeof(T);
   const bool vec = vector_path_ok(a, sizeof(T));
   const bool correct = a.rank >= 0;
@@ -256,9 +253,8 @@ void launch(const MergeArgs& a, cudaStream_t stream) {
                FastDiv(u32(a.dst_lse ? a.dst_lse_rows.h_inner : 1))};
   const auto blocks = static_cast<unsigned>(block_count);
   const int vpr = static_cast<int>(vecs_per_row);
-  if (vec) launch_mode<T, kVec>(mode, blocks, threads, smem, stream, a, div, shift, vpr);
-  else launch_mode<T, 1>(mode, blocks, threads, smem, stream, a, div, shift, vpr);
-  CPATTN_CHECK_LAUNCH();
+  if (vec) launch_mode<T, kVec>(mode, blocks, threads, smem, stream, pdl, a, div, shift, vpr);
+  else launch_mode<T, 1>(mode, blocks, threads, smem, stream, pdl, a, div, shift, vpr);
 }
 
 #ifndef CPATTN_MERGE_GROUPS_ONLY
@@ -270,16 +266,16 @@ std::atomic<bool> groups_only{CPATTN_MERGE_GROUPS_ONLY};
 
 void force_merge_groups(bool on) { groups_only.store(on); }
 
-void merge(const MergeArgs& a, Stream stream) {
+void merge(const MergeArgs& a, Stream stream, bool pdl) {
   if (a.B == 0 || a.H == 0) return;
   // rows and heads index through 32-bit FastDiv: both < 2^31
   if (a.B * a.H > INT32_MAX)
     throw Error("B * H", "at most 2^31 - 1 rows (b, h) per call on CUDA", std::to_string(a.B * a.H));
-  if (!groups_only.load(std::memory_order_relaxed) && merge_rows(a, stream)) return;
+  if (!groups_only.load(std::memory_order_relaxed) && merge_rows(a, stream, pdl)) return;
   switch (a.dtype) {
-    case DType::f16: launch<__half>(a, stream); break;
-    case DType::bf16: launch<__nv_bfloat16>(a, stream); break;
-    default: launch<float>(a, stream);
+    case DType::f16: launch_groups<__half>(a, stream, pdl); break;
+    case DType::bf16: launch_groups<__nv_bfloat16>(a, stream, pdl); break;
+    default: launch_groups<float>(a, stream, pdl);
   }
 }
 

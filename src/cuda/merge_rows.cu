@@ -17,6 +17,7 @@
 #include "backend.hpp"
 #include "check.cuh"
 #include "elements.cuh"
+#include "launch.cuh"
 
 namespace cpattn::cuda {
 namespace {
@@ -27,6 +28,13 @@ using detail::RowMap;
 
 constexpr int kMaxN = 16;  // the most partials merge_rows takes (their lses live in registers)
 constexpr int kThreads = 256;
+#ifndef CPATTN_ROWS_CORRECT_VPT
+#define CPATTN_ROWS_CORRECT_VPT 4
+#endif
+#ifndef CPATTN_ROWS_CORRECT_VPT_BY_N
+#define CPATTN_ROWS_CORRECT_VPT_BY_N 0
+#endif
+constexpr int kCorrectVpt = CPATTN_ROWS_CORRECT_VPT;  // vectors per lane of large correct calls (A/B knob)
 
 struct RowsArgs {
   const void* src;
@@ -99,6 +107,8 @@ __global__ void __launch_bounds__(kThreads) merge_rows(const RowsArgs a) {
   const uint32_t L = a.lanes.divisor, lane = t - row * L;
   const T* src = static_cast<const T*>(a.src) + static_cast<uint64_t>(row) * a.src_sr;
   T* dst = static_cast<T*>(a.dst) + static_cast<uint64_t>(row) * a.dst_sr;
+  wait_for_previous_kernel();
+  allow_next_kernel_launch();
 
   // the first data loads go out before the lse math
   P x[VPT][kChunk] = {};
@@ -163,7 +173,7 @@ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 
 
 }  // namespace
 
-bool merge_rows(const MergeArgs& a, Stream stream) {
+bool merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
   const int64_t esize = static_cast<int64_t>(dtype_size(a.dtype));
   const int64_t vec = 16 / esize;
   const bool correct = a.rank >= 0;
@@ -189,7 +199,7 @@ bool merge_rows(const MergeArgs& a, Stream stream) {
   const int64_t sms = sm_count();
   // correct keeps 4 vectors per lane in flight once the grid is several waves; merge has N
   // loads in flight already, and takes 2 vectors per lane for large calls with N <= 4
-  const int vpt = correct ? (rows * vpr >= 4 * sms * kThreads ? 4 : 1)
+  const int vpt = correct ? (rows * vpr >= 4 * sms * kThreads ? kCorrectVpt : 1)
                           : (a.N <= 4 && rows * vpr >= 4 * sms * kThreads ? 2 : 1);
   const int64_t L = (vpr + vpt - 1) / vpt;
   const int64_t threads_total = rows * L;
@@ -219,26 +229,29 @@ bool merge_rows(const MergeArgs& a, Stream stream) {
   // small grids: smaller blocks spread the rows over more SMs (64 measured no faster than 128)
   const int threads = threads_total >= 2 * sms * kThreads ? kThreads : 128;
   const auto blocks = static_cast<unsigned>((threads_total + threads - 1) / threads);
-  const auto go = [&](auto kernel) { kernel<<<blocks, threads, 0, stream>>>(r); };
-  // one lane per vector (decode sizes): code for the smallest of 2, 4, 8, 16 partials >= N
-  const auto by_n = [&]<class T, bool MERGE>() {
-    if (a.N <= 2) go(merge_rows<T, 1, MERGE, 2>);
-    else if (a.N <= 4) go(merge_rows<T, 1, MERGE, 4>);
-    else if (a.N <= 8) go(merge_rows<T, 1, MERGE, 8>);
-    else go(merge_rows<T, 1, MERGE, kMaxN>);
+  const auto go = [&](auto kernel) { launch(kernel, blocks, threads, 0, stream, pdl, r); };
+  // code for the smallest of 2, 4, 8, 16 partials >= N
+  const auto by_n = [&]<class T, int VPT, bool MERGE>() {
+    if (a.N <= 2) go(merge_rows<T, VPT, MERGE, 2>);
+    else if (a.N <= 4) go(merge_rows<T, VPT, MERGE, 4>);
+    else if (a.N <= 8) go(merge_rows<T, VPT, MERGE, 8>);
+    else go(merge_rows<T, VPT, MERGE, kMaxN>);
   };
   const auto by_type = [&]<class T>() {
-    if (vpt == 4) go(merge_rows<T, 4, false, kMaxN>);
+#if CPATTN_ROWS_CORRECT_VPT_BY_N
+    if (correct && vpt > 1) by_n.template operator()<T, kCorrectVpt, false>();
+#else
+    if (correct && vpt > 1) go(merge_rows<T, kCorrectVpt, false, kMaxN>);
+#endif
     else if (vpt == 2) go(merge_rows<T, 2, true, 4>);  // N <= 4
-    else if (correct) by_n.template operator()<T, false>();
-    else by_n.template operator()<T, true>();
+    else if (correct) by_n.template operator()<T, 1, false>();
+    else by_n.template operator()<T, 1, true>();
   };
   switch (a.dtype) {
     case DType::f16: by_type.operator()<__half>(); break;
     case DType::bf16: by_type.operator()<__nv_bfloat16>(); break;
     default: by_type.operator()<float>();
   }
-  CPATTN_CHECK_LAUNCH();
   return true;
 }
 

@@ -41,17 +41,40 @@ int device_count() {
   return n;
 }
 
-int sm_count() {
+// A per-device fact, queried once per device (index < 64) and cached: query(device) > 0.
+template <class Query>
+int cached_for_current_device(std::atomic<int> (&cache)[64], Query query) {
   int device = 0;
   CPATTN_CHECK_CUDA(cudaGetDevice(&device));
-  static std::atomic<int> cached[64] = {};
   const bool cacheable = device >= 0 && device < 64;
-  int n = cacheable ? cached[device].load(std::memory_order_relaxed) : 0;
-  if (n == 0) {
-    CPATTN_CHECK_CUDA(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));
-    if (cacheable) cached[device].store(n, std::memory_order_relaxed);
+  int v = cacheable ? cache[device].load(std::memory_order_relaxed) : 0;
+  if (v == 0) {
+    v = query(device);
+    if (cacheable) cache[device].store(v, std::memory_order_relaxed);
   }
-  return n;
+  return v;
+}
+
+int sm_count() {
+  static std::atomic<int> cache[64] = {};
+  return cached_for_current_device(cache, [](int device) {
+    int n = 0;
+    CPATTN_CHECK_CUDA(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));
+    return n;
+  });
+}
+
+bool pdl_supported() {
+  static std::atomic<int> cache[64] = {};  // 1: no, 2: yes
+  return cached_for_current_device(cache, [](int device) {
+    int major = 0;
+    CPATTN_CHECK_CUDA(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+    // the kernels must run code built for sm_90+ (where griddepcontrol.wait exists), not
+    // older PTX compiled on load: every .cu file is built for the same architectures
+    cudaFuncAttributes attributes{};
+    CPATTN_CHECK_CUDA(cudaFuncGetAttributes(&attributes, sum_kernel<float>));
+    return major >= 9 && attributes.ptxVersion >= 90 ? 2 : 1;
+  }) == 2;
 }
 
 void* device_malloc(size_t bytes, int device) {

@@ -72,7 +72,7 @@ TEST(CudaMergeRows, TakesTheCommonLayoutOnly) {
       o = TensorView(o.data, dt, shape, strides, o.device);
     }
     const auto a = detail::make_merge_args(o, lses.view(), out.view(), nullptr, MergeOptions{});
-    return cuda::merge_rows(a, nullptr);
+    return cuda::merge_rows(a, nullptr, false);
   };
   EXPECT_TRUE(takes(DType::bf16, 2, 128, DType::f32, false));
   EXPECT_TRUE(takes(DType::f32, 16, 576, DType::f32, false));

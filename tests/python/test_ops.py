@@ -51,6 +51,18 @@ def test_correct_in_place_matches_float64(rng, n, base_e):
     np.testing.assert_allclose(lse, ref_lse, rtol=1e-5, atol=1e-5)
 
 
+def test_enable_pdl_is_accepted_and_changes_nothing_on_cpu(rng):
+    outs = rng.standard_normal((3, 4, 2, 16)).astype(np.float32)
+    lses = adversarial_lses(rng, 3, 4, 2)
+    want, want_lse = cpattn.merge_attn_states(outs, lses)
+    got, got_lse = cpattn.merge_attn_states(outs, lses, enable_pdl=True)
+    assert np.array_equal(got, want) and np.array_equal(got_lse, want_lse, equal_nan=True)
+    part = outs[0].copy()
+    res, _ = cpattn.correct_attn_out(part, lses, 0, enable_pdl=True)
+    ref, _ = cpattn.correct_attn_out(outs[0].copy(), lses, 0)
+    assert np.array_equal(res, ref)
+
+
 def test_correct_accepts_the_seeds_4d_layouts(rng):
     out = rng.standard_normal((2, 1, 3, 8)).astype(np.float32)
     lses = rng.standard_normal((2, 2, 3, 1)).astype(np.float32)

@@ -119,6 +119,39 @@ def test_cuda_graph_capture_replay_with_new_inputs():
         torch.testing.assert_close(back, x, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=cuda)])
+def test_enable_pdl_gives_the_same_bits(device):
+    """A merge -> correct chain, the second reading the first's output: with programmatic
+    dependent launches (a no-op on CPU and before sm_90) eagerly and in a CUDA graph, bit for
+    bit what ordinary launches give."""
+    g = torch.Generator().manual_seed(5)
+    outs = torch.randn(8, 512, 32, 128, generator=g).to(device, torch.bfloat16)
+    lses = (torch.randn(8, 512, 32, generator=g) * 3).to(device)
+
+    def chain(pdl):
+        merged, lse = cpattn.merge_attn_states(outs, lses, enable_pdl=pdl)
+        both = torch.stack([lse, lses[0]])
+        return cpattn.correct_attn_out(merged, both, 0, enable_pdl=pdl)
+
+    want, want_lse = chain(False)
+    got, got_lse = chain(True)
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    torch.testing.assert_close(got_lse, want_lse, rtol=0, atol=0)
+    if device == "cuda":
+        s = torch.cuda.Stream()
+        s.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(s):
+            chain(True)
+        torch.cuda.current_stream().wait_stream(s)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            replayed, replayed_lse = chain(True)
+        graph.replay()
+        torch.cuda.synchronize()
+        torch.testing.assert_close(replayed, want, rtol=0, atol=0)
+        torch.testing.assert_close(replayed_lse, want_lse, rtol=0, atol=0)
+
+
 def _gloo_rank(rank, world, port, results):
     import torch.distributed as dist
     dist.init_process_group("gloo", rank=rank, world_size=world, init_method=f"tcp://127.0.0.1:{port}")

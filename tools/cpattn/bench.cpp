@@ -86,6 +86,7 @@ Row bench_merge(bool merge, const Shape& s, DType dt, Device dev, const BenchOpt
   data.upload(data_h.data(), data_h.size());
   lses.upload(lses_h.data(), lses_h.size() * 4);
   Context ctx(dev);
+  ctx.set_pdl(o.pdl);
   const TensorView lses_v(lses.data(), DType::f32, {N, B, H}, dev), out_v(out.data(), dt, {B, H, D}, dev),
       lse_v(lse.data(), DType::f32, {B, H}, dev);
   const TensorView data_v = merge ? TensorView(data.data(), dt, {N, B, H, D}, dev) : TensorView(data.data(), dt, {B, H, D}, dev);
@@ -274,6 +275,9 @@ int run_cp_bench(const BenchOptions& o, Device dev, DType dt);  // bench_cp.cpp
 int run_bench(const BenchOptions& o) {
   const Device dev = parse_device(o.device);
   const DType dt = parse_dtype_option(o.dtype);
+  if (o.pdl && dev.type != DeviceType::cuda) throw Error("--pdl", "--device cuda (a launch mode of CUDA kernels)", o.device);
+  if (o.pdl && (o.op == "pack" || o.op == "unpack"))
+    throw Error("--pdl", "--op correct, merge or cp-* (pack and unpack launch ordinarily)", o.op);
   if (o.op.rfind("cp-", 0) == 0) return run_cp_bench(o, dev, dt);
   const bool merge_like = o.op == "correct" || o.op == "merge";
   const bool pack_like = o.op == "pack" || o.op == "unpack";
@@ -285,7 +289,7 @@ int run_bench(const BenchOptions& o) {
   const double copy_gbs = copy_bandwidth_gbs(dev, copy_bytes);
   std::ostringstream header;
   header << "cpattn bench --op " << o.op << " device " << device_description(dev) << " dtype " << dtype_name(dt)
-         << " iters " << o.iters << " warmup " << o.warmup << " check " << (o.check ? 1 : 0) << " | copy "
+         << " iters " << o.iters << " warmup " << o.warmup << " check " << (o.check ? 1 : 0) << (o.pdl ? " pdl 1" : "") << " | copy "
          << (copy_bytes >> 20) << " MiB: " << fmt(copy_gbs, 0) << " GB/s (read+write)"
          << (dev.type == DeviceType::cuda ? " | time: median CUDA-graph replay" : " | time: median wall");
   std::printf("# %s\n", header.str().c_str());

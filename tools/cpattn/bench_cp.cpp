@@ -55,6 +55,7 @@ CpRow run_case(const std::string& op, Communicator& comm, Device dev, DType dt, 
   out.upload(out_h.data(), out_h.size());
   lse.upload(lse_h.data(), lse_h.size() * 4);
   Context ctx(dev);
+  ctx.set_pdl(o.pdl);
   const TensorView out_v(out.data(), dt, {B, H, D}, dev), lse_v(lse.data(), DType::f32, {B, H}, dev),
       res_v(result.data(), dt, {B, Hn, D}, dev);
   CpOptions every;  // the default (first_call) checks once; this one pays the host exchange each call

@@ -30,6 +30,7 @@ struct BenchOptions : CommonOptions {
   std::vector<int64_t> max_len, features;             // pack/unpack sweeps
   int iters = 20, warmup = 3;
   bool check = true;
+  bool pdl = false;  // Context::set_pdl for correct/merge
   std::string json;
 };
 

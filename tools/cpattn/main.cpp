@@ -84,6 +84,9 @@ int main(int argc, char** argv) {
   b->add_option("-n,--iters", bench.iters, "Timed calls per row")->capture_default_str()->check(at_least(1));
   b->add_option("-w,--warmup", bench.warmup, "Warm-up calls per row")->capture_default_str()->check(at_least(0));
   b->add_option("-c,--check", bench.check, "Check sampled rows against the f64 reference (1) or not (0)")->capture_default_str();
+  b->add_flag("--pdl", bench.pdl,
+              "correct/merge: programmatic dependent launches (sm_90+), each call overlapping the tail of the one "
+              "before; the default times ordinary launches");
   b->add_option("--json", bench.json, "Also write the rows as JSON to this file");
 
   cpattn::cli::VerifyOptions verify;
