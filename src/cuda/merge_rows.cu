@@ -28,13 +28,6 @@ using detail::RowMap;
 
 constexpr int kMaxN = 16;  // the most partials merge_rows takes (their lses live in registers)
 constexpr int kThreads = 256;
-#ifndef CPATTN_ROWS_CORRECT_VPT
-#define CPATTN_ROWS_CORRECT_VPT 4
-#endif
-#ifndef CPATTN_ROWS_CORRECT_VPT_BY_N
-#define CPATTN_ROWS_CORRECT_VPT_BY_N 0
-#endif
-constexpr int kCorrectVpt = CPATTN_ROWS_CORRECT_VPT;  // vectors per lane of large correct calls (A/B knob)
 
 struct RowsArgs {
   const void* src;
@@ -197,10 +190,12 @@ bool merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
   if (a.kv_lens && (a.kv_sn < 0 || a.kv_sb < 0 || !fits(last_n * a.kv_sn + (a.B - 1) * a.kv_sb))) return false;
 
   const int64_t sms = sm_count();
-  // correct keeps 4 vectors per lane in flight once the grid is several waves; merge has N
-  // loads in flight already, and takes 2 vectors per lane for large calls with N <= 4
-  const int vpt = correct ? (rows * vpr >= 4 * sms * kThreads ? kCorrectVpt : 1)
-                          : (a.N <= 4 && rows * vpr >= 4 * sms * kThreads ? 2 : 1);
+  // Large calls (several waves) keep more vectors per lane in flight: correct 4, or 2 for
+  // rows under 16 vectors with N <= 4 (more lanes per row: B8192 H32 D64 N3 took 25.1 us with
+  // 4 and 19.5 with 2, D96 N3 41.1 and 38.0 on H100; with N = 16, 2 was 7-25% slower);
+  // merge has N loads in flight already, and takes 2 for N <= 4.
+  const bool large = rows * vpr >= 4 * sms * kThreads;
+  const int vpt = !large ? 1 : correct ? (a.N <= 4 && vpr < 16 ? 2 : 4) : a.N <= 4 ? 2 : 1;
   const int64_t L = (vpr + vpt - 1) / vpt;
   const int64_t threads_total = rows * L;
   if (!fits(threads_total + kThreads)) return false;  // thread and row indices are 32-bit
@@ -238,14 +233,14 @@ bool merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
     else go(merge_rows<T, VPT, MERGE, kMaxN>);
   };
   const auto by_type = [&]<class T>() {
-#if CPATTN_ROWS_CORRECT_VPT_BY_N
-    if (correct && vpt > 1) by_n.template operator()<T, kCorrectVpt, false>();
-#else
-    if (correct && vpt > 1) go(merge_rows<T, kCorrectVpt, false, kMaxN>);
-#endif
-    else if (vpt == 2) go(merge_rows<T, 2, true, 4>);  // N <= 4
-    else if (correct) by_n.template operator()<T, 1, false>();
-    else by_n.template operator()<T, 1, true>();
+    if (correct) {
+      if (vpt == 4) by_n.template operator()<T, 4, false>();
+      else if (vpt == 2) a.N <= 2 ? go(merge_rows<T, 2, false, 2>) : go(merge_rows<T, 2, false, 4>);  // N <= 4
+      else by_n.template operator()<T, 1, false>();
+    } else {
+      if (vpt == 2) go(merge_rows<T, 2, true, 4>);  // N <= 4
+      else by_n.template operator()<T, 1, true>();
+    }
   };
   switch (a.dtype) {
     case DType::f16: by_type.operator()<__half>(); break;

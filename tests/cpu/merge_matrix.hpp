@@ -45,11 +45,14 @@ inline std::vector<MergeCase> merge_matrix() {
     c.N = N, c.D = D, c.dtype = dt, c.B = 2, c.H = 3, c.adv = Adversarial::all(), c.seed = seed++;
     cases.push_back(c);
   }
-  // calls large enough for the CUDA merge's two-vectors-per-lane path (N <= 4), odd N and a
-  // padded layout included
-  for (auto [N, dt, l] : {std::tuple{2, DType::bf16, Layout::contiguous}, {3, DType::f32, Layout::padded}}) {
+  // calls large enough (several waves of the GPU) for the CUDA kernels' several-vectors-per-
+  // lane paths: merge with N <= 4; correct with 2 vectors per lane (rows under 16 vectors,
+  // N <= 4) and 4 (the rest), in each bucket of N; odd N and a padded layout included
+  for (auto [N, D, dt, l] : {std::tuple{2, 128, DType::bf16, Layout::contiguous}, {3, 128, DType::f32, Layout::padded},
+                             {3, 64, DType::bf16, Layout::contiguous}, {4, 96, DType::f16, Layout::contiguous},
+                             {5, 96, DType::bf16, Layout::contiguous}, {16, 64, DType::f32, Layout::contiguous}}) {
     MergeCase c;
-    c.N = N, c.D = 128, c.dtype = dt, c.B = 1024, c.H = 17, c.layout = l, c.adv = Adversarial::all(), c.seed = seed++;
+    c.N = N, c.D = D, c.dtype = dt, c.B = 2048, c.H = 17, c.layout = l, c.adv = Adversarial::all(), c.seed = seed++;
     cases.push_back(c);
   }
   for (auto [B, H, D] : {std::tuple{0, 4, 8}, {3, 0, 8}, {3, 4, 0}, {0, 0, 0}}) {
