@@ -6,7 +6,7 @@
 #   usage: OUT=/some/dir [VARIANTS="-DNAME=VALUE ...;-DNAME=OTHER"] [SKIP="sanitize sweep"] bash bench/device_kernels.sh
 # VARIANTS: ';'-separated CUDA flags of further builds of the CLI, each timed against the
 # first on the decode and large shapes (an A/B of tuning knobs in one call).
-# SKIP: steps to leave out (sanitize, pdl, ncu, sweep).
+# SKIP: steps to leave out (test, sanitize, ab, pdl, ncu, sweep).
 set -uo pipefail
 source bench/device_env.sh
 configure() {  # build dir, CUDA flags
@@ -30,9 +30,11 @@ skip() { [[ " ${SKIP:-} " == *" $1 "* ]]; }
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader | tee -a "$LOG"
 CLI=${CLIS[0]}
 TESTS=build-device/tests/test_cuda
+if ! skip test; then
 step test_cuda
 $TESTS >"$OUT/test_cuda.txt" 2>&1; echo "test_cuda rc=$?" | tee -a "$LOG"
 grep -E "PASSED|FAILED|SKIPPED" "$OUT/test_cuda.txt" | head -20 | tee -a "$LOG"
+fi
 if ! skip sanitize; then
 step compute-sanitizer
 SUBSET='CudaMergeRows.*:CudaPdl.*:Matrix/CudaMerge.*/1?:Matrix/CudaCorrect.*/2?:Matrix/CudaPack.*/1?:Matrix/CudaUnpack.*/2?:CudaGraph.*'
@@ -41,10 +43,10 @@ for tool in memcheck racecheck initcheck synccheck; do
   echo "$tool rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|tests ran|PASSED|FAILED' "$OUT/$tool.txt" | tr '\n' ' ')" | tee -a "$LOG"
 done
 fi
-step decode-and-large
 rows() { grep -E '^ +(correct|merge) |OK|WRONG|rror'; }
 AB=${AB_FLAGS:-}  # e.g. "-c 0": no reference check in the A/B rows
-for cli in "${CLIS[@]}"; do
+skip ab || step decode-and-large
+skip ab || for cli in "${CLIS[@]}"; do
   for op in correct merge; do
     echo "--- $cli $op" | tee -a "$LOG"
     $cli bench --op $op --device cuda -n 50 $AB -B 1 16 -H 32 -D 128 -N 1 2 3 4 8 16 2>&1 | rows | tee -a "$LOG"
