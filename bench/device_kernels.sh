@@ -79,9 +79,15 @@ step sweep
 for op in correct merge; do
   timeout 150 $CLI bench --op $op --device cuda -n 50 --json "$OUT/bench_$op.json" >>"$OUT/sweep.txt" 2>&1
 done
+pdl_json=()
+if ! skip pdl; then  # the correct sweep again with --pdl, joined as extra columns
+  timeout 150 $CLI bench --op correct --device cuda -n 50 --pdl --json "$OUT/bench_correct_pdl.json" >>"$OUT/sweep.txt" 2>&1
+  pdl_json=(--pdl "$OUT/bench_correct_pdl.json")
+fi
 step seed
 if [ -f .peer/seed_triton_bench.py ]; then
-  PYTHONPATH=.peer timeout 200 python3 bench/seed_join.py "$OUT/bench_correct.json" "$OUT/bench_merge.json" >"$OUT/table.md" 2>>"$LOG"
+  PYTHONPATH=.peer timeout 200 python3 bench/seed_join.py "${pdl_json[@]}" "$OUT/bench_correct.json" "$OUT/bench_merge.json" \
+    >"$OUT/table.md" 2>>"$LOG"
   tail -60 "$OUT/table.md"
 fi
 step done

@@ -3,7 +3,9 @@ table with both: cpattn's time, GB/s, % of copy and error next to the seed's tim
 shape, in the same device call. Shapes the seed cannot run (N or D not a power of two: its
 kernel does not compile; merge: it has no such kernel) get a dash.
 
-  usage: PYTHONPATH=.peer python3 bench/seed_join.py OUT/bench_correct.json ... > table.md
+  usage: PYTHONPATH=.peer python3 bench/seed_join.py [--pdl OUT/bench_correct_pdl.json] OUT/bench_correct.json ... > table.md
+--pdl: the rows of a `cpattn bench --pdl` run, added as two more columns (time with
+programmatic dependent launches, and its speed-up over the seed) where the shape matches.
 Needs torch + triton + a GPU and seed_triton_bench.py importable.
 """
 import json
@@ -49,8 +51,13 @@ def seed_pack_us(pack, B, L, F, T):
 
 
 def main(paths):
-    print("| op | shape | cpattn us | GB/s | % copy | max err | wrong | seed us | speed-up |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    pdl = {}
+    if paths[:1] == ["--pdl"]:
+        pdl = {(r["op"], r["shape"]): r["time_us"] for r in json.load(open(paths[1]))["rows"] if r.get("time_us")}
+        paths = paths[2:]
+    extra = " cpattn --pdl us | speed-up --pdl |" if pdl else ""
+    print("| op | shape | cpattn us | GB/s | % copy | max err | wrong | seed us | speed-up |" + extra)
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |" + " --- | --- |" * bool(pdl))
     for path in paths:
         doc = json.load(open(path))
         for r in doc["rows"]:
@@ -71,8 +78,12 @@ def main(paths):
             torch.cuda.empty_cache()
             s = "—" if seed_us is None else f"{seed_us:.2f}"
             x = "—" if seed_us is None else f"{seed_us / r['time_us']:.2f}x"
+            cells = ""
+            if pdl:
+                t = pdl.get((r["op"], shape))
+                cells = " — | — |" if t is None else f" {t:.2f} | " + ("—" if seed_us is None else f"{seed_us / t:.2f}x") + " |"
             print(f"| {r['op']} | {shape} | {r['time_us']:.2f} | {r['gbs']:.0f} | {r['pct_copy']:.0f}% | "
-                  f"{r['max_err']:.1e} | {r['wrong']} | {s} | {x} |", flush=True)
+                  f"{r['max_err']:.1e} | {r['wrong']} | {s} | {x} |" + cells, flush=True)
 
 
 if __name__ == "__main__":
