@@ -37,7 +37,7 @@ grep -E "PASSED|FAILED|SKIPPED" "$OUT/test_cuda.txt" | head -20 | tee -a "$LOG"
 fi
 if ! skip sanitize; then
 step compute-sanitizer
-SUBSET='CudaMergeRows.*:CudaPdl.*:Matrix/CudaMerge.*/1?:Matrix/CudaCorrect.*/2?:Matrix/CudaPack.*/1?:Matrix/CudaUnpack.*/2?:CudaGraph.*'
+SUBSET='CudaMergeRows.*:*CudaPdl*:Matrix/CudaMerge.*/1?:Matrix/CudaCorrect.*/2?:Matrix/CudaPack.*/1?:Matrix/CudaUnpack.*/2?:CudaGraph.*'
 for tool in memcheck racecheck initcheck synccheck; do
   timeout 150 compute-sanitizer --tool $tool --error-exitcode 9 $TESTS --gtest_filter="$SUBSET" >"$OUT/$tool.txt" 2>&1
   echo "$tool rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|tests ran|PASSED|FAILED' "$OUT/$tool.txt" | tr '\n' ' ')" | tee -a "$LOG"

@@ -99,7 +99,6 @@ __global__ void __launch_bounds__(kBlockThreads)
   T* dst = static_cast<T*>(a.dst) + row_at(a.dst_rows, div.dst_inner, b, h);
   const int64_t src_step = static_cast<int64_t>(VEC) * a.src_sd, dst_step = static_cast<int64_t>(VEC) * a.dst_sd;
   wait_for_previous_kernel();
-  allow_next_kernel_launch();
   const RowLses lses{a.lses,    static_cast<int>(a.lse_dtype), static_cast<int64_t>(b) * a.lse_sb + static_cast<int64_t>(h) * a.lse_sh,
                      a.lse_sn,  a.kv_lens, static_cast<int>(a.kv_dtype), static_cast<int64_t>(b) * a.kv_sb, a.kv_sn};
 
@@ -191,6 +190,7 @@ __global__ void __launch_bounds__(kBlockThreads)
       }
     }
   }
+  allow_next_kernel_launch();  // after the stores: see merge_rows.cu on when to signal
 }
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }

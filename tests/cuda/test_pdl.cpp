@@ -15,14 +15,14 @@
 namespace cpattn::testing {
 namespace {
 
-constexpr int64_t N = 8, B = 1024, H = 32, D = 128;  // stage 0 alone: 64 MiB read, several waves
+constexpr int64_t N = 8, H = 32, D = 128;
 
 // outs -merge-> stage[0] (with its lse); stage -merge-> result (with its lse); result is then
 // corrected in place for partial 0 of stage. Three kernels, each reading the previous one's
 // output.
 class Chain {
  public:
-  Chain() {
+  explicit Chain(int64_t B) : B(B) {
     std::mt19937 rng(7);
     outs_.fill_normal(rng), lses_.fill_normal(rng, 3), stage_.fill_normal(rng), stage_lses_.fill_normal(rng, 3);
     outs_.upload(), lses_.upload(), stage_.upload(), stage_lses_.upload();
@@ -49,6 +49,8 @@ class Chain {
   }
 
   // The bytes of everything the chain wrote.
+  const int64_t B;
+
   std::vector<unsigned char> written() {
     std::vector<unsigned char> bytes(static_cast<size_t>(B * H * (2 * D + 4) * 2));
     unsigned char* p = bytes.data();
@@ -62,6 +64,7 @@ class Chain {
 
  private:
   const Device dev_ = Device::cuda();
+  // (B is declared before these: they are built from it)
   TestTensor outs_{DType::bf16, {N, B, H, D}, dev_}, lses_{DType::f32, {N, B, H}, dev_};
   TestTensor stage_{DType::bf16, {2, B, H, D}, dev_}, stage_lses_{DType::f32, {2, B, H}, dev_};
   TestTensor result_{DType::bf16, {B, H, D}, dev_}, result_lse_{DType::f32, {B, H}, dev_};
@@ -76,10 +79,14 @@ bool all_finite_bf16(const std::vector<unsigned char>& bytes, size_t begin, size
   return true;
 }
 
-TEST(CudaPdl, OffByDefault) { EXPECT_FALSE(Context().pdl()); }
+TEST(CudaPdlContext, OffByDefault) { EXPECT_FALSE(Context().pdl()); }
 
-TEST(CudaPdl, ChainGivesTheSameBitsAsOrdinaryLaunches) {
+// B = 4: small grids, which let the next kernel be scheduled as they start; B = 1024 (64 MiB
+// read by the first kernel, several waves): larger ones, which signal after their stores.
+class CudaPdl : public ::testing::TestWithParam<int64_t> {};
+TEST_P(CudaPdl, ChainGivesTheSameBitsAsOrdinaryLaunches) {
   if (!has_gpu()) GTEST_SKIP() << "no CUDA device visible";
+  const int64_t B = GetParam();
   int major = 0;
   ASSERT_EQ(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0), cudaSuccess);
   EXPECT_EQ(cuda::pdl_supported(), major >= 9);  // on sm_90+ the launches below really are dependent
@@ -87,7 +94,7 @@ TEST(CudaPdl, ChainGivesTheSameBitsAsOrdinaryLaunches) {
   ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
   Context plain(Device::cuda(), stream), pdl(Device::cuda(), stream);
   pdl.set_pdl(true);
-  Chain chain;
+  Chain chain(B);
 
   chain.poison_outputs();
   chain.run(plain);
@@ -119,6 +126,7 @@ TEST(CudaPdl, ChainGivesTheSameBitsAsOrdinaryLaunches) {
   cudaGraphDestroy(graph);
   cudaStreamDestroy(stream);
 }
+INSTANTIATE_TEST_SUITE_P(Batch, CudaPdl, ::testing::Values(4, 1024));
 
 }  // namespace
 }  // namespace cpattn::testing
