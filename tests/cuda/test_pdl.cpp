@@ -30,10 +30,7 @@ class Chain {
 
   // NaN (all bits set) in everything the chain writes, so a read that comes too early shows.
   void poison_outputs() {
-    ASSERT_EQ(cudaMemset(stage_.view().data, 0xff, B * H * D * 2), cudaSuccess);
-    ASSERT_EQ(cudaMemset(stage_lses_.view().data, 0xff, B * H * 4), cudaSuccess);
-    ASSERT_EQ(cudaMemset(result_.view().data, 0xff, B * H * D * 2), cudaSuccess);
-    ASSERT_EQ(cudaMemset(result_lse_.view().data, 0xff, B * H * 4), cudaSuccess);
+    for (const Region& r : written_regions()) ASSERT_EQ(cudaMemset(r.data, 0xff, r.bytes), cudaSuccess);
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);  // the memsets run on the legacy stream
   }
 
@@ -48,21 +45,30 @@ class Chain {
     correct_attn_out(result, stage_lses, 0, result, nullptr, {}, &ctx);
   }
 
-  // The bytes of everything the chain wrote.
   const int64_t B;
 
+  // The bytes of everything the chain wrote: stage[0], its lse, result, its lse.
   std::vector<unsigned char> written() {
-    std::vector<unsigned char> bytes(static_cast<size_t>(B * H * (2 * D + 4) * 2));
-    unsigned char* p = bytes.data();
-    const auto take = [&](const TestTensor& t, size_t n) {
-      EXPECT_EQ(cudaMemcpy(p, t.view().data, n, cudaMemcpyDeviceToHost), cudaSuccess);
-      p += n;
-    };
-    take(stage_, B * H * D * 2), take(stage_lses_, B * H * 4), take(result_, B * H * D * 2), take(result_lse_, B * H * 4);
+    std::vector<unsigned char> bytes;
+    for (const Region& r : written_regions()) {
+      const size_t at = bytes.size();
+      bytes.resize(at + r.bytes);
+      EXPECT_EQ(cudaMemcpy(bytes.data() + at, r.data, r.bytes, cudaMemcpyDeviceToHost), cudaSuccess);
+    }
     return bytes;
   }
 
  private:
+  struct Region {
+    void* data;
+    size_t bytes;
+  };
+  std::vector<Region> written_regions() const {
+    const auto rows = static_cast<size_t>(B * H);
+    return {{stage_.view().data, rows * D * 2}, {stage_lses_.view().data, rows * 4},
+            {result_.view().data, rows * D * 2}, {result_lse_.view().data, rows * 4}};
+  }
+
   const Device dev_ = Device::cuda();
   // (B is declared before these: they are built from it)
   TestTensor outs_{DType::bf16, {N, B, H, D}, dev_}, lses_{DType::f32, {N, B, H}, dev_};
