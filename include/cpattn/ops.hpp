@@ -52,15 +52,17 @@ struct PackOptions {
 // x[start_b + t]; the other rows hold pad_value. L = out.shape[1]; lengths past L are
 // truncated (the tail is dropped). Trailing dims must match and be contiguous; x and out
 // have the same dtype, any element size (1, 2, 4, 8 bytes). lengths: int32 or int64.
-// CPU checks lengths (negative, sum != T) and throws. CUDA never reads lengths on the
+// sum(lengths) <= T: the rows of x past the sum are never read (a padded token batch).
+// CPU checks lengths (negative, sum > T) and throws. CUDA never reads lengths on the
 // host: negative lengths count as 0 and source rows past T read as pad.
 void pack_seq(const TensorView& x, const TensorView& lengths, const TensorView& out,
               const PackOptions& options = {}, Context* ctx = nullptr);
 
 // unpack_seq: packed [B, L, ...] -> out [T, ...], out[start_b + t] = packed[b, t] for
-// t < len_b. CPU checks lengths (negative, a length past L, sum != T) and throws. CUDA
-// does not: it writes only the rows that a valid (b, t < min(len_b, L)) maps into [0, T),
-// and leaves the others (lengths past L, T > sum) untouched.
+// t < len_b. sum(lengths) <= T: the rows of out past the sum are left untouched. CPU
+// checks lengths (negative, a length past L, sum > T) and throws. CUDA does not: it
+// writes only the rows that a valid (b, t < min(len_b, L)) maps into [0, T), and leaves
+// the others (lengths past L, rows past the sum) untouched.
 void unpack_seq(const TensorView& packed, const TensorView& lengths, const TensorView& out,
                 const PackOptions& options = {}, Context* ctx = nullptr);
 

@@ -11,7 +11,7 @@ ValueError / TypeError with the C++ message (argument, expected, got).
 import math
 
 from . import _C
-from ._arrays import empty, kind, mask_empty_rows, prepare, squeeze_dim, stream_of
+from ._arrays import empty, kind, mask_empty_rows, prepare, squeeze_dim, stream_of, zeros
 from ._groups import as_group
 
 __version__ = _C.__version__
@@ -22,7 +22,7 @@ __all__ = [
 
 
 class Context:
-    """Kept for API compatibility (the seed's CPTritonContext). cpattn caches its per-stream
+    """Kept for API compatibility (vLLM's CPTritonContext). cpattn caches its per-stream
     workspaces itself, so a Context carries nothing and any instance (or None) works."""
 
     def __init__(self, *args, **kwargs):
@@ -74,6 +74,15 @@ def merge_attn_states(outs, lses, *, is_lse_base_on_e=True, kv_lens=None, out=No
     return out, lse
 
 
+def _check_batch(padded, padded_name, lens, cu):
+    """padded.shape[0] == B, checked here because torch CUDA lengths reach the C++ side as
+    offsets: its message would name cu_seqlens to a caller who passed lengths."""
+    batch = lens.shape[0] - (1 if cu else 0)
+    if padded.ndim >= 1 and padded.shape[0] != batch:
+        raise ValueError(f"cpattn: invalid {padded_name}: expected size {batch} (B, from "
+                         f"{'cu_seqlens' if cu else 'lengths'}) in dim 0, got {_C.describe(padded, padded_name)}")
+
+
 def _as_cu_seqlens_on_cuda(lens, cu, like):
     """torch CUDA lengths -> clamped prefix offsets with torch ops (stream-ordered, capturable),
     so the C++ side needs no workspace: a CUDA graph may capture on a stream it never saw."""
@@ -89,54 +98,64 @@ def _seq_stats(lengths, cu, like):
     return _C.seq_length_stats(lengths, cu, stream_of(like))
 
 
+def _lengths_of(lengths, cu_seqlens, like):
+    cu = cu_seqlens is not None
+    lens = _lengths_array(cu_seqlens if cu else lengths, like)
+    if lens is None:
+        raise ValueError("cpattn: invalid lengths: expected lengths [B] or cu_seqlens [B + 1], got neither")
+    return lens, cu
+
+
 def pack_seq(x, lengths=None, pad_value=-math.inf, max_len=None, *, cu_seqlens=None, out=None):
     """x [T, ...] -> [B, L, ...]: row t of sequence b is x[start_b + t], rows past its length
     hold pad_value. L = max_len if given (longer sequences are truncated), else
-    max(lengths), which synchronises with the host once."""
+    max(lengths), which synchronises with the host once. sum(lengths) may be less than T
+    (a padded token batch): the rows of x past the sum are not read."""
     x = prepare(x, "x")
-    cu = cu_seqlens is not None
-    lens = _lengths_array(cu_seqlens if cu else lengths, x)
-    if lens is None:
-        raise ValueError("cpattn: invalid lengths: expected lengths [B] or cu_seqlens [B + 1], got neither")
+    lens, cu = _lengths_of(lengths, cu_seqlens, x)
     batch = lens.shape[0] - (1 if cu else 0)
     if max_len is None:
         _, max_len, total = _seq_stats(lens, cu, x)
-        if total != x.shape[0]:
-            raise ValueError(f"cpattn: invalid lengths: expected lengths summing to T = {x.shape[0]} (x.shape[0]), "
-                             f"got a sum of {total}")
+        if total > x.shape[0]:
+            raise ValueError(f"cpattn: invalid {'cu_seqlens' if cu else 'lengths'}: expected lengths summing to at most "
+                             f"T = {x.shape[0]} (x.shape[0]), got a sum of {total}")
     if out is None:
         out = empty(x, (batch, int(max_len)) + tuple(x.shape[1:]))
+    else:
+        _check_batch(prepare(out, "out"), "out", lens, cu)
     lens, cu = _as_cu_seqlens_on_cuda(lens, cu, x)
     _C.pack_seq(x, lens, prepare(out, "out"), float(pad_value), cu, stream_of(x))
     return out
 
 
 def unpack_seq(packed, lengths=None, total=None, *, cu_seqlens=None, out=None):
-    """packed [B, L, ...] -> [T, ...] with T = sum(lengths) (a host sync) unless ``total``."""
+    """packed [B, L, ...] -> [T, ...] with T = sum(lengths) (a host sync) unless ``total``.
+    With ``total`` past the sum, the rows past it are zero in a new output and left as they
+    were in a given ``out``."""
     packed = prepare(packed, "packed")
-    cu = cu_seqlens is not None
-    lens = _lengths_array(cu_seqlens if cu else lengths, packed)
-    if lens is None:
-        raise ValueError("cpattn: invalid lengths: expected lengths [B] or cu_seqlens [B + 1], got neither")
+    lens, cu = _lengths_of(lengths, cu_seqlens, packed)
+    _check_batch(packed, "packed", lens, cu)
     if total is None:
         _, longest, total = _seq_stats(lens, cu, packed)
         if longest > packed.shape[1]:
-            raise ValueError(f"cpattn: invalid lengths: expected lengths <= L = {packed.shape[1]} (packed.shape[1]), "
-                             f"got a length of {longest}")
-    if out is None:
-        out = empty(packed, (int(total),) + tuple(packed.shape[2:]))
+            raise ValueError(f"cpattn: invalid {'cu_seqlens' if cu else 'lengths'}: expected lengths <= "
+                             f"L = {packed.shape[1]} (packed.shape[1]), got a length of {longest}")
+        if out is None:
+            out = empty(packed, (int(total),) + tuple(packed.shape[2:]))
+    elif out is None:
+        out = zeros(packed, (int(total),) + tuple(packed.shape[2:]))
     lens, cu = _as_cu_seqlens_on_cuda(lens, cu, packed)
     _C.unpack_seq(packed, lens, prepare(out, "out"), cu, stream_of(packed))
     return out
 
 
 def pack_seq_triton(x, lengths, pad_value=-math.inf, block_t=64, block_d=64):
-    """The seed's signature; block sizes are accepted and not needed."""
+    """vLLM's signature; block sizes are accepted and not needed."""
     return pack_seq(x, lengths, pad_value)
 
 
 def unpack_seq_triton(packed_tensor, lengths, block_t=64, block_d=64):
-    """The seed's signature; block sizes are accepted and not needed."""
+    """vLLM's signature; block sizes are accepted and not needed."""
     return unpack_seq(packed_tensor, lengths)
 
 

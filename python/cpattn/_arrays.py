@@ -33,6 +33,18 @@ def empty(like, shape, dtype=None):
     return numpy.empty(tuple(shape), dtype=dtype or like.dtype)
 
 
+def zeros(like, shape):
+    k = kind(like)
+    if k == "torch":
+        return like.new_zeros(tuple(shape))
+    if k == "cupy":
+        import cupy
+        with cupy.cuda.Device(like.device.id):
+            return cupy.zeros(tuple(shape), dtype=like.dtype)
+    import numpy
+    return numpy.zeros(tuple(shape), dtype=like.dtype)
+
+
 def float32_like(like):
     k = kind(like)
     if k == "torch":
@@ -70,7 +82,7 @@ def stream_of(x):
 
 
 def squeeze_dim(x, dim, name):
-    """The seed's 4-D layouts: out [B, 1, H, D] and lses [N, B, H, 1]."""
+    """vLLM's 4-D layouts: out [B, 1, H, D] and lses [N, B, H, 1]."""
     if x.shape[dim] != 1:
         raise ValueError(f"cpattn: invalid {name}: expected size 1 in dim {dim} of a 4-D {name}, got shape {tuple(x.shape)}")
     if kind(x) == "torch":

@@ -230,5 +230,6 @@ NB_MODULE(_C, m) {
         nb::arg("cu_seqlens"), nb::arg("stream"));
   m.def("unpack_seq", &unpack, nb::arg("packed"), nb::arg("lengths"), nb::arg("out"), nb::arg("cu_seqlens"),
         nb::arg("stream"));
+  m.def("describe", [](Obj x, const char* name) { return view(x, name).describe(); }, nb::arg("x"), nb::arg("name"));
   m.def("seq_length_stats", &stats, nb::arg("lengths"), nb::arg("cu_seqlens"), nb::arg("stream"));
 }

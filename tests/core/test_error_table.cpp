@@ -129,7 +129,8 @@ std::map<std::string, std::function<void()>> cases() {
   c["cpp.pack.strided_trailing"] = [=] { pack_seq(strided(f32, {5, 2}, {4, 2}), lens({2, 3}), t(f32, {2, 3, 2}, far)); };
   c["cpp.pack.lengths_dtype"] = [=] { pack_seq(x, t(f32, {2}, far + 4096), t(f32, {2, 3, 2}, far)); };
   c["cpp.pack.negative_length"] = [=] { pack_seq(x, lens({2, -1, 4}), t(f32, {3, 4, 2}, far)); };
-  c["cpp.pack.sum_not_T"] = [=] { pack_seq(x, lens({2, 2}), t(f32, {2, 3, 2}, far)); };
+  c["cpp.pack.sum_past_T"] = [=] { pack_seq(x, lens({2, 4}), t(f32, {2, 4, 2}, far)); };
+  c["cpp.pack.sum_under_T"] = [=] { pack_seq(x, lens({2, 2}), t(f32, {2, 3, 2}, far)); };
   c["cpp.pack.cu_seqlens_decreasing"] = [=] {
     PackOptions o;
     o.cu_seqlens = true;
@@ -140,7 +141,8 @@ std::map<std::string, std::function<void()>> cases() {
   c["cpp.pack.zero_size"] = [=] { pack_seq(t(f32, {0, 2}), lens({0, 0}), t(f32, {2, 0, 2}, far)); };
   c["cpp.pack.truncates"] = [=] { pack_seq(x, lens({2, 3}), t(f32, {2, 1, 2}, far)); };
   c["cpp.unpack.length_past_L"] = [=] { unpack_seq(t(f32, {2, 2, 2}), lens({1, 3}), t(f32, {4, 2}, far)); };
-  c["cpp.unpack.sum_not_T"] = [=] { unpack_seq(t(f32, {2, 3, 2}), lens({1, 3}), t(f32, {5, 2}, far)); };
+  c["cpp.unpack.sum_past_T"] = [=] { unpack_seq(t(f32, {2, 3, 2}), lens({3, 3}), t(f32, {5, 2}, far)); };
+  c["cpp.unpack.sum_under_T"] = [=] { unpack_seq(t(f32, {2, 3, 2}), lens({1, 3}), t(f32, {5, 2}, far)); };
   c["cpp.unpack.out_overlaps"] = [=] { unpack_seq(t(f32, {2, 3, 2}), lens({2, 3}), t(f32, {5, 2}, 8)); };
   c["cpp.stats.negative_length"] = [=] { seq_length_stats(lens({3, -2})); };
   // cp functions, 3 ranks

@@ -36,6 +36,20 @@ inline std::vector<PackCase> pack_matrix(bool for_unpack) {
     c.max_len = 0;
     cases.push_back(c);
   }
+  // a padded token batch: T past the sum, the extra rows NaN (never read, never written)
+  for (const auto& lengths : std::vector<std::vector<int64_t>>{{3, 1, 4}, {0, 0}, {}, {2, 0, 5}}) {
+    for (int variant = 0; variant < 4; ++variant) {
+      PackCase c;
+      c.lengths = lengths;
+      c.extra_tokens = 1 + 16 * variant;
+      c.dtype = variant % 2 ? DType::fp8_e4m3 : DType::bf16;
+      c.cu_seqlens = variant >= 2;
+      c.index_dtype = variant == 1 ? DType::i32 : DType::i64;
+      c.layout = variant == 3 ? Layout::reversed : Layout::contiguous;
+      c.seed = seed++;
+      cases.push_back(c);
+    }
+  }
   PackCase longer;  // max_len longer than every sequence: extra padding rows
   longer.lengths = {2, 3};
   longer.max_len = 6;

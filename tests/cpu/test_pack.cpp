@@ -28,13 +28,13 @@ TEST(CpuPackSemantics, RoundTrip) {
 
 TEST(CpuPackSemantics, LengthsAreCheckedOnTheHost) {
   std::vector<float> x(6), packed(3 * 4);
-  std::vector<int32_t> negative = {2, -1, 5}, short_sum = {1, 1, 1}, too_long = {1, 1, 4};
+  std::vector<int32_t> negative = {2, -1, 5}, long_sum = {2, 1, 4}, too_long = {1, 1, 4};
   auto pack = [&](std::vector<int32_t>& l) {
     pack_seq(TensorView(x.data(), DType::f32, {6}), TensorView(l.data(), DType::i32, {3}),
              TensorView(packed.data(), DType::f32, {3, 4}));
   };
   EXPECT_THROW(pack(negative), Error);
-  EXPECT_THROW(pack(short_sum), Error);
+  EXPECT_THROW(pack(long_sum), Error);  // a sum past T (a sum under T is a padded batch: valid)
   std::vector<float> out(6);
   std::vector<float> small(3 * 3);
   EXPECT_THROW(unpack_seq(TensorView(small.data(), DType::f32, {3, 3}), TensorView(too_long.data(), DType::i32, {3}),

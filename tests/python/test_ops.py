@@ -112,13 +112,35 @@ def test_pack_max_len_truncates_and_cu_seqlens(rng):
     np.testing.assert_array_equal(cpattn.unpack_seq(full, None, total=8, cu_seqlens=cu), x)
 
 
+@pytest.mark.parametrize("cu", [False, True])
+@pytest.mark.parametrize("max_len", [None, 6])
+def test_padded_token_batch(rng, cu, max_len):
+    """sum(lengths) < T: the rows past the sum (NaN here) are never read by pack and never
+    written by unpack; unpack with total past the sum gives zeros there in a new output."""
+    lengths = np.array([3, 0, 5], np.int64)
+    x = rng.standard_normal((12, 4)).astype(np.float32)
+    x[8:] = np.nan
+    args = dict(cu_seqlens=np.concatenate([[0], np.cumsum(lengths)])) if cu else dict(lengths=lengths)
+    packed = cpattn.pack_seq(x, pad_value=0.0, max_len=max_len, **args)
+    assert packed.shape == (3, max_len or 5, 4) and not np.isnan(packed).any()
+    np.testing.assert_array_equal(packed[2, :5], x[3:8])
+    fresh = cpattn.unpack_seq(packed, total=12, **args)
+    np.testing.assert_array_equal(fresh[:8], x[:8])
+    assert np.all(fresh[8:] == 0)
+    given = np.full((12, 4), 7.0, np.float32)
+    cpattn.unpack_seq(packed, total=12, out=given, **args)
+    np.testing.assert_array_equal(given[:8], x[:8])
+    assert np.all(given[8:] == 7.0)
+    assert cpattn.unpack_seq(packed, **args).shape == (8, 4)
+
+
 @pytest.mark.parametrize("call, error", [
     (lambda: cpattn.merge_attn_states(np.zeros((2, 3, 4), np.float32), np.zeros((2, 3), np.float32)), ValueError),
     (lambda: cpattn.merge_attn_states(np.zeros((2, 3, 4, 8), np.float32), np.zeros((2, 3, 5), np.float32)), ValueError),
     (lambda: cpattn.merge_attn_states(np.zeros((2, 3, 4, 8), np.int32), np.zeros((2, 3, 4), np.float32)), ValueError),
     (lambda: cpattn.merge_attn_states(np.zeros((2, 3, 4, 8), np.complex64), np.zeros((2, 3, 4), np.float32)), TypeError),
     (lambda: cpattn.correct_attn_out(np.zeros((3, 4, 8), np.float32), np.zeros((2, 3, 4), np.float32), 2, None), ValueError),
-    (lambda: cpattn.pack_seq(np.zeros((5, 2), np.float32), [2, 2]), ValueError),
+    (lambda: cpattn.pack_seq(np.zeros((5, 2), np.float32), [3, 3]), ValueError),  # sum 6 past T = 5
     (lambda: cpattn.pack_seq(np.zeros((4, 2), np.int32), [2, 2]), ValueError),  # -inf pad in int32
     (lambda: cpattn.pack_seq(np.zeros((4, 2), np.float32), [2, -1, 3]), ValueError),
     (lambda: cpattn.unpack_seq(np.zeros((2, 2, 3), np.float32), [1, 3]), ValueError),

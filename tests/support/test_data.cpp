@@ -340,7 +340,7 @@ std::string PackCase::describe() const {
   for (size_t i = 0; i < lengths.size() && i < 12; ++i) o << (i ? "," : "") << lengths[i];
   o << (lengths.size() > 12 ? ",..." : "") << "] features " << index_str(features) << " max_len " << max_len
     << (cu_seqlens ? " cu_seqlens" : "") << " " << dtype_name(index_dtype) << " " << layout_name(layout) << " pad "
-    << pad_value;
+    << pad_value << (extra_tokens ? " T = sum + " + std::to_string(extra_tokens) : std::string());
   return o.str();
 }
 
@@ -358,7 +358,7 @@ struct SeqInputs {
       start[b + 1] = start[b] + c.lengths[b];
       longest = std::max(longest, c.lengths[b]);
     }
-    T = start[B];
+    T = start[B] + c.extra_tokens;
     L = c.max_len >= 0 ? c.max_len : longest;
     F = 1;
     for (int64_t f : c.features) F *= f;
@@ -403,6 +403,8 @@ bool same_bytes(const TestTensor& a, const std::vector<int64_t>& ia, const TestT
   TestTensor out(c.dtype, s.padded_shape(c), device, seq_layout(c.layout));
   std::mt19937 rng(c.seed);
   x.fill_normal(rng);
+  for (int64_t t = s.start[s.B]; t < s.T; ++t)  // the batch's padding rows: never read
+    for (int64_t f = 0; f < s.F; ++f) x.set(with_features({t}, f, c.features), dtype_is_float(c.dtype) ? NAN : 99.0);
   x.upload();
   out.poison();
   PackOptions o;
@@ -450,6 +452,16 @@ bool same_bytes(const TestTensor& a, const std::vector<int64_t>& ia, const TestT
         const auto pi = with_features({b, t}, f, c.features), oi = with_features({s.start[b] + t}, f, c.features);
         if (!same_bytes(out, oi, packed, pi) && wrong++ == 0) first = "out" + index_str(oi);
       }
+  const TensorView host = out.host_view();
+  for (int64_t t = s.start[s.B]; t < s.T; ++t)  // rows past the sum: untouched (still poison)
+    for (int64_t f = 0; f < s.F; ++f) {
+      const auto oi = with_features({t}, f, c.features);
+      int64_t element = 0;
+      for (size_t d = 0; d < oi.size(); ++d) element += oi[d] * host.strides[d];
+      const auto* bytes = static_cast<const unsigned char*>(host.data) + element * static_cast<int64_t>(dtype_size(c.dtype));
+      for (size_t i = 0; i < dtype_size(c.dtype); ++i)
+        if (bytes[i] != kPoison && wrong++ == 0) first = "out" + index_str(oi) + " past the sum, written";
+    }
   if (wrong) return ::testing::AssertionFailure() << c.describe() << ": " << wrong << " wrong; first " << first;
   if (!out.guard_intact()) return ::testing::AssertionFailure() << c.describe() << ": wrote outside out";
   return ::testing::AssertionSuccess();

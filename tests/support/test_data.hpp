@@ -89,6 +89,7 @@ struct PackCase {
   std::vector<int64_t> lengths;
   std::vector<int64_t> features{8};  // trailing dims
   int64_t max_len = -1;              // -1: max(lengths)
+  int64_t extra_tokens = 0;          // T = sum(lengths) + extra_tokens (a padded token batch)
   bool cu_seqlens = false;
   DType index_dtype = DType::i32;
   Layout layout = Layout::contiguous;

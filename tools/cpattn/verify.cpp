@@ -95,47 +95,57 @@ void verify_merge(bool merge, DType dt, Device dev, Tally& t, uint32_t seed, boo
     }
 }
 
+// extra: rows of the token tensor past sum(lengths) (a padded token batch): pack must not
+// read them, unpack must leave them as they were.
 void verify_pack(bool pack, DType dt, Device dev, Tally& t, uint32_t seed) {
   const std::vector<std::vector<int32_t>> length_sets = {{3, 0, 5, 1}, {0}, {7, 7}, {}, {1, 2, 0, 0, 4, 1, 3}};
   for (const auto& lengths : length_sets)
-    for (int64_t F : {1, 3, 64}) {
-      const auto B = static_cast<int64_t>(lengths.size());
-      int64_t T = 0, L = 0;
-      std::vector<int64_t> start{0};
-      for (int32_t l : lengths) T += l, L = std::max<int64_t>(L, l), start.push_back(T);
-      const size_t es = dtype_size(dt);
-      std::vector<char> tok_h(static_cast<size_t>(T * F) * es), pad_h(static_cast<size_t>(B * L * F) * es);
-      fill_values(tok_h.data(), dt, T * F, seed);
-      fill_values(pad_h.data(), dt, B * L * F, seed + 1);
-      Buffer tok(tok_h.size(), dev), padded(pad_h.size(), dev), len(lengths.size() * 4 + 4, dev);
-      tok.upload(tok_h.data(), tok_h.size());
-      padded.upload(pad_h.data(), pad_h.size());
-      len.upload(lengths.data(), lengths.size() * 4);
-      Context ctx(dev);
-      const TensorView tok_v(tok.data(), dt, {T, F}, dev), pad_v(padded.data(), dt, {B, L, F}, dev),
-          len_v(len.data(), DType::i32, {B}, dev);
-      PackOptions o;
-      o.pad_value = 0.0;
-      if (pack) pack_seq(tok_v, len_v, pad_v, o, &ctx);
-      else unpack_seq(pad_v, len_v, tok_v, o, &ctx);
-      synchronize(dev);
-      std::vector<char> got(pack ? pad_h.size() : tok_h.size());
-      (pack ? padded : tok).download(got.data(), got.size());
-      ++t.cases;
-      const size_t row = static_cast<size_t>(F) * es;
-      std::vector<char> zero_row(row, 0);
-      for (int64_t b = 0; b < B; ++b)
-        for (int64_t s = 0; s < L; ++s) {
-          const bool valid = s < lengths[b];
-          if (!pack && !valid) continue;
-          const char* want = pack ? (valid ? tok_h.data() + (start[b] + s) * static_cast<int64_t>(row) : zero_row.data())
-                                  : pad_h.data() + (b * L + s) * static_cast<int64_t>(row);
-          const char* have = pack ? got.data() + (b * L + s) * static_cast<int64_t>(row)
-                                  : got.data() + (start[b] + s) * static_cast<int64_t>(row);
-          ++t.checked;
-          if (std::memcmp(want, have, row) != 0) ++t.wrong;
-        }
-    }
+    for (int64_t F : {1, 3, 64})
+      for (int64_t extra : {0, 2}) {
+        const auto B = static_cast<int64_t>(lengths.size());
+        int64_t sum = 0, L = 0;
+        std::vector<int64_t> start{0};
+        for (int32_t l : lengths) sum += l, L = std::max<int64_t>(L, l), start.push_back(sum);
+        const int64_t T = sum + extra;
+        const size_t es = dtype_size(dt);
+        std::vector<char> tok_h(static_cast<size_t>(T * F) * es), pad_h(static_cast<size_t>(B * L * F) * es);
+        fill_values(tok_h.data(), dt, T * F, seed);
+        fill_values(pad_h.data(), dt, B * L * F, seed + 1);
+        Buffer tok(tok_h.size(), dev), padded(pad_h.size(), dev), len(lengths.size() * 4 + 4, dev);
+        tok.upload(tok_h.data(), tok_h.size());
+        padded.upload(pad_h.data(), pad_h.size());
+        len.upload(lengths.data(), lengths.size() * 4);
+        Context ctx(dev);
+        const TensorView tok_v(tok.data(), dt, {T, F}, dev), pad_v(padded.data(), dt, {B, L, F}, dev),
+            len_v(len.data(), DType::i32, {B}, dev);
+        PackOptions o;
+        o.pad_value = 0.0;
+        if (pack) pack_seq(tok_v, len_v, pad_v, o, &ctx);
+        else unpack_seq(pad_v, len_v, tok_v, o, &ctx);
+        synchronize(dev);
+        std::vector<char> got(pack ? pad_h.size() : tok_h.size());
+        (pack ? padded : tok).download(got.data(), got.size());
+        ++t.cases;
+        const size_t row = static_cast<size_t>(F) * es;
+        std::vector<char> zero_row(row, 0);
+        for (int64_t b = 0; b < B; ++b)
+          for (int64_t s = 0; s < L; ++s) {
+            const bool valid = s < lengths[b];
+            if (!pack && !valid) continue;
+            const char* want = pack ? (valid ? tok_h.data() + (start[b] + s) * static_cast<int64_t>(row) : zero_row.data())
+                                    : pad_h.data() + (b * L + s) * static_cast<int64_t>(row);
+            const char* have = pack ? got.data() + (b * L + s) * static_cast<int64_t>(row)
+                                    : got.data() + (start[b] + s) * static_cast<int64_t>(row);
+            ++t.checked;
+            if (std::memcmp(want, have, row) != 0) ++t.wrong;
+          }
+        if (!pack)  // the rows past the sum: untouched
+          for (int64_t r = sum; r < T; ++r) {
+            const auto at = static_cast<size_t>(r) * row;
+            ++t.checked;
+            if (std::memcmp(tok_h.data() + at, got.data() + at, row) != 0) ++t.wrong;
+          }
+      }
 }
 
 void verify_cp(int op, DType dt, Device dev, Tally& t, uint32_t seed, bool quick) {
