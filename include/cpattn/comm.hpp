@@ -13,6 +13,21 @@
 
 namespace cpattn {
 
+// Peer-addressable device memory for the cp functions' direct transport, registered once
+// per communicator (NcclComm: an NCCL symmetric window). Every rank's buffer has the same
+// size and layout; `peers[r]` is rank r's buffer as this rank addresses it (NVLink loads
+// and stores), `peers[rank()]` its own. `state` (two words: the call counter and a block
+// counter) is this rank's alone; `error` is host-mapped memory where the barrier records
+// rank + 1 of a peer that did not arrive within `timeout_ns`.
+struct SymmetricBuffers {
+  static constexpr int kMaxRanks = 16;
+  char* peers[kMaxRanks] = {};
+  size_t bytes = 0;
+  unsigned* state = nullptr;
+  int* error = nullptr;
+  unsigned long long timeout_ns = 0;
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -44,6 +59,17 @@ class Communicator {
   // by ConsistencyCheck::first_call; identical on every rank since all ranks fill it from
   // the same exchange).
   std::unordered_set<std::string>& agreed_calls() { return agreed_calls_; }
+
+  // The direct transport. direct_unavailable() is empty when this communicator can give
+  // the cp functions symmetric buffers for data on `device`, else the reason it cannot.
+  // symmetric_buffers() returns buffers of at least `bytes` (every rank calls it with the
+  // same size, in the same call: growing them is collective), first raising an error if
+  // an earlier direct call timed out (a peer that never arrived).
+  virtual std::string direct_unavailable(Device device) const {
+    (void)device;
+    return "the " + name() + " communicator has no symmetric memory (the direct path needs an NcclComm)";
+  }
+  virtual const SymmetricBuffers& symmetric_buffers(size_t bytes, Context& ctx);
 
  private:
   std::unordered_set<std::string> agreed_calls_;

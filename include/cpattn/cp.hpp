@@ -2,6 +2,8 @@
 // Context-parallel combination across the ranks of a Communicator. Every rank calls the
 // same function with the same shapes; rank r holds its partial out [B, H, D] and lse
 // [B, H] computed over its own KV shard.
+#include <string>
+
 #include "cpattn/comm.hpp"
 #include "cpattn/ops.hpp"
 
@@ -19,6 +21,25 @@ enum class ConsistencyCheck {
   off,         // never: ranks must be known to agree
 };
 
+// The three cp functions, one name each (the CLI and the bench use the same enum).
+enum class CpOp : uint8_t { rs, ar, a2a };
+const char* cp_op_name(CpOp op);  // "cp_lse_ag_out_rs", "cp_lse_ag_out_ar", "cp_lse_a2a_merge"
+
+// How the cp functions move data between ranks.
+enum class CpPath : uint8_t {
+  // direct where it runs and is the faster of the two for the call's size (see cp_plan),
+  // collectives otherwise; never an error
+  automatic,
+  // the Communicator's collectives (any backend)
+  collectives,
+  // one kernel per call over NVLink symmetric memory: every rank stores its partial into
+  // its peers' registered buffers, waits on a device-side barrier, and merges in f32. Needs
+  // an NcclComm whose ranks share one NVLink domain (NCCL >= 2.28 symmetric windows);
+  // elsewhere the call throws, naming the reason.
+  direct,
+};
+const char* cp_path_name(CpPath path);  // "auto", "collectives", "direct"
+
 struct CpOptions {
   LseBase lse_base = LseBase::e;
   // Optional [B] int32/int64 local KV lengths: rows with 0 are empty shards on this rank
@@ -27,7 +48,25 @@ struct CpOptions {
   // Optional merged-lse output: [B, H/N] for rs and a2a, [B, H] for ar.
   const TensorView* out_lse = nullptr;
   ConsistencyCheck check_consistency = ConsistencyCheck::first_call;
+  CpPath path = CpPath::automatic;
 };
+
+// The cp function of `op`, for callers that choose it at run time.
+void cp_combine(CpOp op, const TensorView& out, const TensorView& lse, Communicator& comm, const TensorView& result,
+                const CpOptions& options = {}, Context* ctx = nullptr);
+
+// The transport a call with these arguments takes, and why: for CpPath::automatic, the
+// direct path where the communicator offers it and the per-rank payload (B * H * D
+// elements) is at most kDirectAutoMaxBytes, the collectives otherwise. `reason` says why
+// direct is not taken (empty when it is). Never throws for a path it cannot take.
+struct CpPlan {
+  CpPath path = CpPath::collectives;
+  std::string reason;
+};
+CpPlan cp_plan(CpOp op, const TensorView& out, Communicator& comm, const CpOptions& options = {});
+// The size up to which CpPath::automatic takes the direct path (bytes of this rank's out),
+// measured on 2 H200s over NVLink (docs/performance.md, "Multi-GPU").
+inline constexpr size_t kDirectAutoMaxBytes = size_t{64} << 20;
 
 // All-gather the LSEs, correct the local output, reduce-scatter (sum) over heads: rank r
 // gets heads [r*H/N, (r+1)*H/N) in result [B, H/N, D] (contiguous). H % N != 0 throws.

@@ -35,15 +35,28 @@ class NcclComm final : public Communicator {
   std::string name() const override { return "nccl"; }
   bool accepts(Device d) const override { return d.type == DeviceType::cuda && d.index == device_; }
   ncclComm_t handle() const { return comm_; }
+  // ncclCommAbort: ends every pending operation of this rank at once (a peer is known to be
+  // gone); every later call throws. Does not wait for the other ranks.
+  void abort();
 
   void all_gather(const void* send, void* recv, size_t count, DType dtype, Context& ctx) override;
   void reduce_scatter(const void* send, void* recv, size_t count, DType dtype, Context& ctx) override;
   void all_reduce(const void* send, void* recv, size_t count, DType dtype, Context& ctx) override;
   void all_to_all(const void* send, void* recv, size_t count, DType dtype, Context& ctx) override;
   void all_gather_host(const void* send, void* recv, size_t bytes) override;
+  std::string direct_unavailable(Device device) const override;
+  const SymmetricBuffers& symmetric_buffers(size_t bytes, Context& ctx) override;
 
  private:
   void check_health();
+  void check_direct_barrier();
+  void release_window();
+  SymmetricBuffers symmetric_;
+  void* window_ = nullptr;  // ncclWindow_t (NCCL >= 2.27), kept opaque here
+  void* window_memory_ = nullptr;
+  size_t window_bytes_ = 0;     // the largest window registered so far (growth doubles it)
+  void* host_error_ = nullptr;  // host-mapped: a peer the barrier gave up on, plus one
+  std::string direct_unavailable_;  // decided once, at construction
   ncclComm_t comm_ = nullptr;
   bool owned_ = false, aborted_ = false;
   int rank_ = 0, size_ = 1, device_ = 0;

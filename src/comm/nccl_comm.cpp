@@ -4,12 +4,16 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <thread>
 #include <vector>
 
 #include "../cuda/check.cuh"
 #include "cpattn/config.hpp"
 #include "cpattn/error.hpp"
+#if CPATTN_NCCL_WINDOWS
+#include "nccl_window.hpp"
+#endif
 #if CPATTN_HAS_MPI
 #include <mpi.h>
 #endif
@@ -51,6 +55,25 @@ NcclComm::NcclComm(ncclComm_t comm, int device, std::chrono::milliseconds timeou
   if (!comm) throw Error("comm", "an initialised ncclComm_t", "nullptr");
   CPATTN_CHECK_NCCL(comm_, ncclCommUserRank(comm_, &rank_));
   CPATTN_CHECK_NCCL(comm_, ncclCommCount(comm_, &size_));
+  // whether the direct transport can run here: decided once, the same way on every rank
+  int version = 0;
+  CPATTN_CHECK_NCCL(comm_, ncclGetVersion(&version));
+#if !CPATTN_NCCL_WINDOWS
+  direct_unavailable_ = "this cpattn was built against an NCCL without symmetric windows (the direct path needs >= 2.28)";
+#else
+  if (version < 22800) {
+    direct_unavailable_ = "NCCL " + std::to_string(version) + " has no symmetric windows (the direct path needs >= 2.28)";
+  } else if (size_ > SymmetricBuffers::kMaxRanks) {
+    direct_unavailable_ = std::to_string(size_) + " ranks (the direct path takes at most " +
+                          std::to_string(SymmetricBuffers::kMaxRanks) + ")";
+  } else {
+    CPATTN_CHECK_CUDA(cudaSetDevice(device_));
+    const int team = nccl::load_store_team_size(comm_);
+    if (team != size_)
+      direct_unavailable_ = "the ranks do not share one NVLink domain (NCCL's load/store team holds " +
+                            std::to_string(team) + " of " + std::to_string(size_) + " ranks)";
+  }
+#endif
 }
 
 std::unique_ptr<NcclComm> NcclComm::create_with_mpi(int device, std::chrono::milliseconds timeout) {
@@ -94,14 +117,94 @@ std::unique_ptr<NcclComm> NcclComm::create_with_mpi(int device, std::chrono::mil
 }
 
 NcclComm::~NcclComm() {
+  if (!aborted_) release_window();
+  if (host_error_) cudaFreeHost(host_error_);
+  if (symmetric_.state) cudaFree(symmetric_.state);
   if (owned_ && comm_) {
     if (aborted_) return;
     ncclCommDestroy(comm_);
   }
 }
 
+void NcclComm::abort() {
+  if (aborted_) return;
+  ncclCommAbort(comm_);
+  aborted_ = true;
+}
+
+std::string NcclComm::direct_unavailable(Device device) const {
+  if (!direct_unavailable_.empty()) return direct_unavailable_;
+  if (aborted_) return "the communicator was aborted";
+  if (device.type != DeviceType::cuda || device.index != device_)
+    return "data on " + device_name(device) + ", not on this communicator's GPU cuda:" + std::to_string(device_);
+  return "";
+}
+
+void NcclComm::release_window() {
+#if CPATTN_NCCL_WINDOWS
+  if (window_) ncclCommWindowDeregister(comm_, static_cast<ncclWindow_t>(window_));
+#endif
+  if (window_memory_) ncclMemFree(window_memory_);
+  window_ = nullptr;
+  window_memory_ = nullptr;
+  symmetric_.bytes = 0;
+}
+
+// A direct call's barrier gave up on a peer: the ranks' call counters no longer agree, so
+// no later direct call could be trusted; abort the communicator and name the peer.
+void NcclComm::check_direct_barrier() {
+  if (!host_error_) return;
+  const int missing = *static_cast<volatile int*>(host_error_);
+  if (missing == 0) return;
+  ncclCommAbort(comm_);
+  aborted_ = true;
+  throw Error("comm", "rank " + std::to_string(missing - 1) + " to reach the direct transport's barrier within " +
+                          std::to_string(timeout_.count()) + " ms",
+              "no arrival: rank " + std::to_string(missing - 1) +
+                  " never made the matching call (the NCCL communicator was aborted)");
+}
+
+const SymmetricBuffers& NcclComm::symmetric_buffers(size_t bytes, Context& ctx) {
+  check_health();
+  const std::string why = direct_unavailable(ctx.device());
+  if (!why.empty()) throw Error("path", "a communicator the direct transport runs on", why);
+  if (bytes <= symmetric_.bytes) return symmetric_;
+  cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+  CPATTN_CHECK_CUDA(cudaStreamIsCapturing(reinterpret_cast<cudaStream_t>(ctx.stream()), &capturing));
+  if (capturing != cudaStreamCaptureStatusNone)
+    throw Error("path", "symmetric buffers of " + std::to_string(bytes) + " bytes registered before capture (make one "
+                        "eager call of this size first)",
+                "a call that needs them registered while the stream is being captured");
+  CPATTN_CHECK_CUDA(cudaSetDevice(device_));
+  CPATTN_CHECK_CUDA(cudaDeviceSynchronize());  // no kernel may still use the old window
+  release_window();
+  if (!host_error_) {
+    CPATTN_CHECK_CUDA(cudaHostAlloc(&host_error_, sizeof(int), cudaHostAllocMapped | cudaHostAllocPortable));
+    *static_cast<volatile int*>(host_error_) = 0;
+    CPATTN_CHECK_CUDA(cudaHostGetDevicePointer(reinterpret_cast<void**>(&symmetric_.error), host_error_, 0));
+    CPATTN_CHECK_CUDA(cudaMalloc(&symmetric_.state, 2 * sizeof(unsigned)));
+  }
+  // every rank asks for the same sizes in the same order, so the rounding agrees too
+  const size_t granule = size_t{2} << 20;
+  const size_t size = (std::max(bytes, 2 * window_bytes_) + granule - 1) / granule * granule;
+  CPATTN_CHECK_NCCL(comm_, ncclMemAlloc(&window_memory_, size));
+  CPATTN_CHECK_CUDA(cudaMemset(window_memory_, 0, size));  // flags start at call 0 on every rank
+  CPATTN_CHECK_CUDA(cudaMemset(symmetric_.state, 0, 2 * sizeof(unsigned)));
+  CPATTN_CHECK_CUDA(cudaDeviceSynchronize());
+#if CPATTN_NCCL_WINDOWS
+  ncclWindow_t window = nullptr;
+  CPATTN_CHECK_NCCL(comm_, ncclCommWindowRegister(comm_, window_memory_, size, &window, NCCL_WIN_COLL_SYMMETRIC));
+  window_ = window;
+  nccl::peer_bases(window, size_, symmetric_.peers);
+#endif
+  symmetric_.bytes = window_bytes_ = size;
+  symmetric_.timeout_ns = static_cast<unsigned long long>(std::chrono::nanoseconds(timeout_).count());
+  return symmetric_;
+}
+
 void NcclComm::check_health() {
   if (aborted_) throw Error("comm", "a live NCCL communicator", "one aborted after a timeout or an asynchronous error");
+  check_direct_barrier();
   ncclResult_t async = ncclSuccess;
   CPATTN_CHECK_NCCL(comm_, ncclCommGetAsyncError(comm_, &async));
   if (async != ncclSuccess && async != ncclInProgress) {

@@ -3,6 +3,8 @@
 // Built only by src/core/validate.cpp, so a backend never sees an unchecked tensor.
 #include <cstdint>
 
+#include "cpattn/comm.hpp"
+#include "cpattn/cp.hpp"
 #include "cpattn/ops.hpp"
 
 namespace cpattn::detail {
@@ -62,6 +64,48 @@ struct PackArgs {
   bool cu_seqlens = false;
   uint64_t pad_bits = 0;  // pad value in the element type, low elem_bytes bytes
 };
+
+// One cp_* call over the direct transport (src/cuda/cp_direct.cu). Rank `rank` of N holds
+// out [B, H, D] and lse [B, H]; the ranks exchange, for each owner o, the rows of the heads
+// o keeps (rs/a2a: heads [o*kept, (o+1)*kept) with kept = H/N; ar: all heads, kept = H)
+// through the symmetric buffers, whose layout is
+//   [flags: uint32 [kMaxRanks][kMaxBlocks]] [data: 2 halves (by call parity) of N slots]
+// where slot s of a half holds source rank s's rows [B * kept, D] in the data dtype,
+// then its f32 lses [B * kept], the slot padded to `slot_bytes`.
+struct DirectArgs {
+  static constexpr int kMaxBlocks = 256;
+  static constexpr size_t kFlagsBytes = sizeof(uint32_t) * SymmetricBuffers::kMaxRanks * kMaxBlocks;
+  CpOp op = CpOp::rs;
+  int N = 1, rank = 0;
+  int64_t B = 0, H = 0, D = 0, kept = 0;
+  bool base2 = false;
+  DType dtype = DType::f32;
+  Device device{};
+  const void* out = nullptr;  // [B, H, D]
+  int64_t out_sb = 0, out_sh = 0, out_sd = 1;
+  const void* lse = nullptr;  // [B, H]
+  DType lse_dtype = DType::f32;
+  int64_t lse_sb = 0, lse_sh = 0;
+  const void* kv_lens = nullptr;  // optional [B]: 0 marks this rank's empty shard
+  DType kv_dtype = DType::i32;
+  int64_t kv_sb = 0;
+  void* result = nullptr;  // [B, kept, D], contiguous
+  void* out_lse = nullptr;  // optional [B, kept]
+  DType out_lse_dtype = DType::f32;
+  int64_t out_lse_sb = 0, out_lse_sh = 0;
+  SymmetricBuffers buffers;
+  size_t slot_bytes = 0;  // one source rank's rows and lses, 256-byte aligned
+};
+
+// Bytes of symmetric buffer a direct call needs: the flags and two halves of N slots.
+inline size_t direct_slot_bytes(int64_t rows, int64_t D, size_t element_bytes) {
+  const auto align = [](size_t n) { return (n + 255) / 256 * 256; };
+  return align(static_cast<size_t>(rows) * static_cast<size_t>(D) * element_bytes) +
+         align(static_cast<size_t>(rows) * sizeof(float));
+}
+inline size_t direct_buffer_bytes(int N, size_t slot_bytes) {
+  return DirectArgs::kFlagsBytes + 2 * static_cast<size_t>(N) * slot_bytes;
+}
 
 inline int64_t row_offset(const RowMap& m, int64_t b, int64_t h) {
   return b * m.sb + (h / m.h_inner) * m.s_outer + (h % m.h_inner) * m.sh;

@@ -1,5 +1,7 @@
 // cp_lse_ag_out_rs / cp_lse_ag_out_ar / cp_lse_a2a_merge, written once against
-// Communicator. Every data step is the merge/correct row kernel with a different row map:
+// Communicator. Two transports: the direct one (one kernel over the communicator's
+// symmetric buffers, src/cuda/cp_direct.cu) where cp_plan picks it, else the collectives,
+// where every data step is the merge/correct row kernel with a different row map:
 //   mask   : lse -> f32 send buffer (kv_lens applied)          merge, N = 1, D = 0
 //   correct: out -> [N, B, H/N, D] reduce-scatter layout        correct, split row map
 //   pack   : out + lse -> per-destination all-to-all chunks     merge, N = 1 (weight 1, exact)
@@ -13,26 +15,58 @@
 #include "validate.hpp"
 
 namespace cpattn {
+
+const char* cp_op_name(CpOp op) {
+  switch (op) {
+    case CpOp::rs: return "cp_lse_ag_out_rs";
+    case CpOp::ar: return "cp_lse_ag_out_ar";
+    case CpOp::a2a: return "cp_lse_a2a_merge";
+  }
+  throw Error("op", "rs, ar or a2a", std::to_string(static_cast<int>(op)));
+}
+
+const char* cp_path_name(CpPath path) {
+  switch (path) {
+    case CpPath::automatic: return "auto";
+    case CpPath::collectives: return "collectives";
+    case CpPath::direct: return "direct";
+  }
+  throw Error("path", "auto, collectives or direct", std::to_string(static_cast<int>(path)));
+}
+
+CpPlan cp_plan(CpOp op, const TensorView& out, Communicator& comm, const CpOptions& o) {
+  (void)op;
+  if (o.path == CpPath::collectives) return {CpPath::collectives, "the collectives were asked for"};
+  std::string why;
+  if (comm.size() == 1) why = "one rank: nothing to exchange";
+  else if (why = comm.direct_unavailable(out.device); why.empty() && out.device.type != DeviceType::cuda)
+    why = "data on the CPU";
+  if (o.path == CpPath::direct) return {CpPath::direct, why};
+  if (!why.empty()) return {CpPath::collectives, why};
+  const size_t bytes = static_cast<size_t>(out.numel()) * out.element_size();
+  if (bytes > kDirectAutoMaxBytes)
+    return {CpPath::collectives, std::to_string(bytes >> 20) + " MiB per rank, past the " +
+                                     std::to_string(kDirectAutoMaxBytes >> 20) +
+                                     " MiB up to which the direct path is faster"};
+  return {CpPath::direct, ""};
+}
+
 namespace {
 
 using detail::MergeArgs;
 using detail::RowMap;
-
-enum class CpOp : int32_t { rs = 1, ar = 2, a2a = 3 };
-const char* op_name(CpOp op) {
-  return op == CpOp::rs ? "cp_lse_ag_out_rs" : op == CpOp::ar ? "cp_lse_ag_out_ar" : "cp_lse_a2a_merge";
-}
+const char* op_name(CpOp op) { return cp_op_name(op); }
 
 constexpr size_t align_up(size_t n, size_t a = 256) { return (n + a - 1) / a * a; }
 
 // What every rank must agree on before any data collective.
 struct Header {
-  int32_t op = 0, ok = 1, size = 0, dtype = 0, lse_dtype = 0, base = 0, has_kv = 0, has_lse = 0;
+  int32_t op = 0, ok = 1, size = 0, dtype = 0, lse_dtype = 0, base = 0, has_kv = 0, has_lse = 0, path = 0;
   int64_t B = 0, H = 0, D = 0;
   char error[160] = {};
   // the agreed-on part (all but ok and error), also the key for Communicator::agreed_calls
   std::string signature() const {
-    const int64_t v[] = {op, size, dtype, lse_dtype, base, has_kv, has_lse, B, H, D};
+    const int64_t v[] = {op, size, dtype, lse_dtype, base, has_kv, has_lse, path, B, H, D};
     return std::string(reinterpret_cast<const char*>(v), sizeof(v));
   }
   bool same_call(const Header& o) const { return signature() == o.signature(); }
@@ -40,7 +74,7 @@ struct Header {
     std::ostringstream s;
     s << dtype_name(static_cast<DType>(dtype)) << "[" << B << ", " << H << ", " << D << "] lse "
       << dtype_name(static_cast<DType>(lse_dtype)) << (base ? " base 2" : " base e") << (has_kv ? " kv_lens" : "")
-      << (has_lse ? " out_lse" : "");
+      << (has_lse ? " out_lse" : "") << " path " << cp_path_name(static_cast<CpPath>(path));
     return s.str();
   }
 };
@@ -52,6 +86,7 @@ struct Problem {
   const TensorView* lse;
   const TensorView* result;
   const CpOptions* options;
+  CpPath path = CpPath::collectives;  // the transport, as cp_plan chose it
 };
 
 Problem validate_locally(CpOp op, const TensorView& out, const TensorView& lse, Communicator& comm,
@@ -108,6 +143,12 @@ Problem validate_locally(CpOp op, const TensorView& out, const TensorView& lse, 
     check_no_overlap(l, "out_lse", out, "out", false);
     check_no_overlap(l, "out_lse", lse, "lse", false);
   }
+  if (p.N > 1) {
+    const CpPlan plan = cp_plan(op, out, comm, o);
+    if (plan.path == CpPath::direct && !plan.reason.empty())
+      throw Error("path", "a communicator and data the direct transport runs on", plan.reason);
+    p.path = plan.path;
+  }
   return p;
 }
 
@@ -129,6 +170,7 @@ Problem validate(CpOp op, const TensorView& out, const TensorView& lse, Communic
     mine.base = o.lse_base == LseBase::two;
     mine.has_kv = o.kv_lens != nullptr;
     mine.has_lse = o.out_lse != nullptr;
+    mine.path = static_cast<int32_t>(p.path);
     mine.B = p.B, mine.H = p.H, mine.D = p.D;
   } catch (const std::exception& e) {
     local_error = std::current_exception();
@@ -306,16 +348,54 @@ void a2a_merge(const Problem& p, Communicator& comm, Context& ctx) {
   detail::run_merge(m, ctx);
 }
 
+// The whole call in one kernel over the communicator's symmetric buffers.
+void direct(const Problem& p, Communicator& comm, Context& ctx) {
+  detail::DirectArgs a;
+  a.op = p.op;
+  a.N = static_cast<int>(p.N);
+  a.rank = static_cast<int>(p.rank);
+  a.B = p.B, a.H = p.H, a.D = p.D, a.kept = p.Hn;
+  a.base2 = p.options->lse_base == LseBase::two;
+  a.dtype = p.out->dtype;
+  a.device = p.out->device;
+  a.out = p.out->data;
+  a.out_sb = p.out->strides[0], a.out_sh = p.out->strides[1], a.out_sd = p.out->strides[2];
+  a.lse = p.lse->data;
+  a.lse_dtype = p.lse->dtype;
+  a.lse_sb = p.lse->strides[0], a.lse_sh = p.lse->strides[1];
+  if (const TensorView* kv = p.options->kv_lens) {
+    a.kv_lens = kv->data;
+    a.kv_dtype = kv->dtype;
+    a.kv_sb = kv->strides[0];
+  }
+  a.result = p.result->data;
+  if (const TensorView* l = p.options->out_lse) {
+    a.out_lse = l->data;
+    a.out_lse_dtype = l->dtype;
+    a.out_lse_sb = l->strides[0], a.out_lse_sh = l->strides[1];
+  }
+  a.slot_bytes = detail::direct_slot_bytes(p.B * p.Hn, p.D, p.out->element_size());
+  a.buffers = comm.symmetric_buffers(detail::direct_buffer_bytes(a.N, a.slot_bytes), ctx);
+  detail::run_cp_direct(a, ctx);
+}
+
 void run(CpOp op, const TensorView& out, const TensorView& lse, Communicator& comm, const TensorView& result,
          const CpOptions& o, Context* ctx_in) {
   const Problem p = validate(op, out, lse, comm, result, o);
   Context& ctx = detail::resolve_context(ctx_in, out.device);
   if (p.N == 1) return single_rank(p, ctx);
-  if (op == CpOp::a2a) a2a_merge(p, comm, ctx);
+  if (p.B == 0 || p.H == 0) return;  // nothing to exchange, on every rank alike
+  if (p.path == CpPath::direct) direct(p, comm, ctx);
+  else if (op == CpOp::a2a) a2a_merge(p, comm, ctx);
   else ag_then_reduce(p, comm, ctx);
 }
 
 }  // namespace
+
+void cp_combine(CpOp op, const TensorView& out, const TensorView& lse, Communicator& comm, const TensorView& result,
+                const CpOptions& options, Context* ctx) {
+  run(op, out, lse, comm, result, options, ctx);
+}
 
 void cp_lse_ag_out_rs(const TensorView& out, const TensorView& lse, Communicator& comm, const TensorView& result,
                       const CpOptions& options, Context* ctx) {

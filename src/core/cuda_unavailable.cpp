@@ -21,6 +21,7 @@ int sm_count() { unavailable(); }
 bool pdl_supported() { return false; }
 size_t pack_workspace_bytes(const detail::PackArgs&) { unavailable(); }
 void pack(const detail::PackArgs&, void*, Stream) { unavailable(); }
+void cp_direct(const detail::DirectArgs&, Stream, bool) { unavailable(); }
 void sum_buffers(const void* const*, int, void*, size_t, DType, Stream) { unavailable(); }
 void* device_malloc(size_t, int) { unavailable(); }
 void device_free(void*, int) {}

@@ -40,6 +40,11 @@ void run_pack(const PackArgs& a, Context& ctx) {
   }
 }
 
+void run_cp_direct(const DirectArgs& a, Context& ctx) {
+  cuda::DeviceGuard on(a.device.index, a.result);
+  cuda::cp_direct(a, ctx.stream(), ctx.pdl());
+}
+
 void run_sum(const void* const* srcs, int n, void* dst, size_t count, DType dtype, Context& ctx) {
   if (count == 0) return;
   if (ctx.device().type == DeviceType::cuda) {

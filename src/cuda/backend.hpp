@@ -28,6 +28,9 @@ bool pdl_supported();
 // Bytes of workspace pack() needs (the B + 1 prefix offsets).
 size_t pack_workspace_bytes(const detail::PackArgs& args);
 void pack(const detail::PackArgs& args, void* workspace, Stream stream);
+// One cp_* call over the direct transport (cp_direct.cu): stores to the peers' symmetric
+// buffers, a device-side barrier, the merge. Ordinary or dependent launch as for merge().
+void cp_direct(const detail::DirectArgs& args, Stream stream, bool pdl = false);
 // dst[i] = sum_r srcs[r][i] in f32, rounded once; srcs is a host array of device pointers.
 void sum_buffers(const void* const* srcs, int count_srcs, void* dst, size_t count, DType dtype,
                  Stream stream);

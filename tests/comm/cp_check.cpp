@@ -31,20 +31,21 @@ std::string run_cp_case(const CpCase& c, Communicator& comm, Device device, cons
   const TensorView kv_view = kv.view(), lse_view = out_lse.view();
   CpOptions o;
   o.lse_base = c.base;
+  o.path = c.path;
   if (c.use_kv_lens) o.kv_lens = &kv_view;
   if (c.return_lse) o.out_lse = &lse_view;
   Context ctx(device);
-  if (c.op == CpOp::rs) cp_lse_ag_out_rs(out.view(), lse.view(), comm, result.view(), o, &ctx);
-  else if (c.op == CpOp::ar) cp_lse_ag_out_ar(out.view(), lse.view(), comm, result.view(), o, &ctx);
-  else cp_lse_a2a_merge(out.view(), lse.view(), comm, result.view(), o, &ctx);
+  cp_combine(c.op, out.view(), lse.view(), comm, result.view(), o, &ctx);
   result.download();
   out_lse.download();
 
   const int64_t h0 = c.op == CpOp::ar || N == 1 ? 0 : r * Hn;
   double max_ref = 1e-30;
   for (double v : p.full.out) max_ref = std::max(max_ref, std::fabs(v));
-  // rs/ar round each corrected partial to the dtype before the sum: up to N + 1 roundings
-  const double tol = tolerance(c.dtype) * (c.op == CpOp::a2a ? 2.0 : static_cast<double>(N + 1));
+  // rs/ar over the collectives round each corrected partial to the dtype before the sum: up
+  // to N + 1 roundings; a2a and the direct path merge in f32 and round once
+  const bool one_rounding = c.op == CpOp::a2a || cp_plan(c.op, out.view(), comm, o).path == CpPath::direct;
+  const double tol = tolerance(c.dtype) * (one_rounding ? 2.0 : static_cast<double>(N + 1));
   std::ostringstream err;
   int64_t wrong = 0;
   for (int64_t b = 0; b < c.B; ++b)
@@ -67,7 +68,7 @@ std::string run_cp_case(const CpCase& c, Communicator& comm, Device device, cons
     }
   if (!wrong) return "";
   std::ostringstream msg;
-  msg << cp_op_name(c.op) << " " << dtype_name(c.dtype) << " rank " << r << "/" << N << " B" << c.B << " H" << c.H << " D"
+  msg << cp_op_name(c.op) << " " << cp_path_name(c.path) << " " << dtype_name(c.dtype) << " rank " << r << "/" << N << " B" << c.B << " H" << c.H << " D"
       << c.D << (c.use_kv_lens ? " kv_lens" : "") << (c.base == LseBase::two ? " base2" : "") << ": " << wrong
       << " wrong; first " << err.str();
   return msg.str();

@@ -10,9 +10,6 @@
 
 namespace cpattn::testing {
 
-enum class CpOp { rs, ar, a2a };
-inline const char* cp_op_name(CpOp op) { return op == CpOp::rs ? "rs" : op == CpOp::ar ? "ar" : "a2a"; }
-
 struct CpCase {
   CpOp op = CpOp::rs;
   DType dtype = DType::f32;
@@ -20,8 +17,10 @@ struct CpCase {
   bool use_kv_lens = false;  // empty shards: garbage lse + kv_lens, else -inf lse + NaN out
   bool return_lse = true;
   LseBase base = LseBase::e;
+  CpPath path = CpPath::automatic;
   uint32_t seed = 1;
 };
+
 
 // Runs on one rank; returns a failure message or "".
 std::string run_cp_case(const CpCase& c, Communicator& comm, Device device, const reference::CpAttention& problem);

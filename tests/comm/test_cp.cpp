@@ -110,6 +110,53 @@ TEST(CpErrors, ResultShapeIsChecked) {
   });
 }
 
+// The direct transport needs an NcclComm: asked for on LocalComm it raises on every rank,
+// naming the reason; auto takes the collectives, saying why.
+TEST(CpPath, DirectOnLocalCommRaisesOnEveryRankAutoFallsBack) {
+  const auto args = errors_on_every_rank(2, [](Communicator& comm) {
+    const int64_t B = 2, H = 4, D = 8;
+    std::vector<float> out(B * H * D), lse(B * H), result(B * 2 * D);
+    CpOptions o;
+    o.path = CpPath::direct;
+    try {
+      cp_lse_a2a_merge(TensorView(out.data(), DType::f32, {B, H, D}), TensorView(lse.data(), DType::f32, {B, H}), comm,
+                       TensorView(result.data(), DType::f32, {B, 2, D}), o);
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_TRUE(what.find("no symmetric memory") != std::string::npos) << what;
+      throw;
+    }
+  });
+  for (const auto& a : args) EXPECT_EQ(a, "path");
+  run_local_ranks(2, [](Communicator& comm) {
+    std::vector<float> out(2 * 4 * 8);
+    const TensorView view(out.data(), DType::f32, {2, 4, 8});
+    CpOptions o;
+    const CpPlan automatic = cp_plan(CpOp::rs, view, comm, o);
+    EXPECT_EQ(automatic.path, CpPath::collectives);
+    EXPECT_NE(automatic.reason.find("no symmetric memory"), std::string::npos) << automatic.reason;
+    o.path = CpPath::collectives;
+    EXPECT_EQ(cp_plan(CpOp::ar, view, comm, o).path, CpPath::collectives);
+    o.path = CpPath::direct;
+    const CpPlan direct = cp_plan(CpOp::a2a, view, comm, o);
+    EXPECT_EQ(direct.path, CpPath::direct);
+    EXPECT_FALSE(direct.reason.empty());  // the call would raise with this reason
+  });
+  run_local_ranks(1, [](Communicator& comm) {
+    std::vector<float> out(2 * 4 * 8);
+    const CpPlan one = cp_plan(CpOp::rs, TensorView(out.data(), DType::f32, {2, 4, 8}), comm);
+    EXPECT_EQ(one.path, CpPath::collectives);
+    EXPECT_EQ(one.reason, "one rank: nothing to exchange");
+  });
+}
+
+TEST(CpPath, Names) {
+  EXPECT_STREQ(cp_path_name(CpPath::automatic), "auto");
+  EXPECT_STREQ(cp_path_name(CpPath::collectives), "collectives");
+  EXPECT_STREQ(cp_path_name(CpPath::direct), "direct");
+  EXPECT_STREQ(cp_op_name(CpOp::a2a), "cp_lse_a2a_merge");
+}
+
 // Forwards to a LocalComm and counts the host-side exchanges (the consistency check).
 class CountingComm final : public Communicator {
  public:

@@ -58,14 +58,15 @@ constexpr size_t far = 16384;  // byte offset of an output that overlaps nothing
 // error (which rank fails first in time varies).
 using CpFn = void (*)(const TensorView&, const TensorView&, Communicator&, const TensorView&, const CpOptions&,
                       Context*);
-void cp_case(CpFn fn, const std::function<void(int, TensorView&, TensorView&, TensorView&)>& make) {
+void cp_case(CpFn fn, const std::function<void(int, TensorView&, TensorView&, TensorView&)>& make,
+             const CpOptions& options = {}) {
   std::optional<Error> rank0;
   try {
     run_local_ranks(3, [&](Communicator& comm) {
       TensorView out, lse, result;
       make(comm.rank(), out, lse, result);
       try {
-        fn(out, lse, comm, result, {}, nullptr);
+        fn(out, lse, comm, result, options, nullptr);
       } catch (const Error& e) {
         if (comm.rank() == 0) rank0 = e;
         throw;
@@ -161,6 +162,16 @@ std::map<std::string, std::function<void()>> cases() {
       const int64_t B = rank == 2 ? 5 : 4;
       o = t(f32, {B, 6, 8}), l = t(f32, {B, 6}, 4096), r = t(f32, {B, 2, 8}, far);
     });
+  };
+  c["cpp.cp.direct_unavailable"] = [=] {
+    CpOptions direct;
+    direct.path = CpPath::direct;
+    cp_case(
+        cp_lse_a2a_merge,
+        [](int, TensorView& o, TensorView& l, TensorView& r) {
+          o = t(f32, {2, 6, 8}), l = t(f32, {2, 6}, 1024), r = t(f32, {2, 2, 8}, far);
+        },
+        direct);
   };
   c["cpp.cp.bad_on_one_rank"] = [=] {
     cp_case(cp_lse_ag_out_rs, [](int rank, TensorView& o, TensorView& l, TensorView& r) {

@@ -15,8 +15,10 @@ namespace {
 
 struct CpRow {  // POD, gathered to rank 0
   int64_t B, H, D;
-  double bytes, us, checked_us, coll_us, err;
+  CpPath asked, taken;
+  double bytes, us, loop_us, checked_us, coll_us, err;
   int64_t checked, wrong;
+  char reason[120];  // why auto did not take the direct path
 };
 
 double median_wall_us(Device dev, int iters, int warmup, const std::function<void()>& fn) {
@@ -34,10 +36,29 @@ double median_wall_us(Device dev, int iters, int warmup, const std::function<voi
 }
 
 
-CpRow run_case(const std::string& op, Communicator& comm, Device dev, DType dt, int64_t B, int64_t H, int64_t D,
+// Mean time per call of `iters` back-to-back calls and one synchronisation: what a decode
+// loop of one call per layer sees (the direct path's calls pipeline; a sync each call would
+// add the host's wake-up to every one).
+double loop_us(Device dev, int iters, int warmup, const std::function<void()>& fn) {
+  for (int i = 0; i < warmup; ++i) fn();
+  synchronize(dev);
+  const auto s = std::chrono::steady_clock::now();
+  for (int i = 0; i < std::max(iters, 1); ++i) fn();
+  synchronize(dev);
+  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - s).count() / std::max(iters, 1);
+}
+
+CpOp parse_op(const std::string& op) {
+  if (op == "cp-rs") return CpOp::rs;
+  if (op == "cp-ar") return CpOp::ar;
+  if (op == "cp-a2a") return CpOp::a2a;
+  throw Error("--op", "cp-rs, cp-ar or cp-a2a", "'" + op + "'");
+}
+
+CpRow run_case(CpOp op, CpPath path, Communicator& comm, Device dev, DType dt, int64_t B, int64_t H, int64_t D,
                const BenchOptions& o) {
   const int64_t N = comm.size(), r = comm.rank();
-  const bool ar = op == "cp-ar", a2a = op == "cp-a2a";
+  const bool ar = op == CpOp::ar, a2a = op == CpOp::a2a;
   const int64_t Hn = ar ? H : H / N;
   const size_t es = dtype_size(dt);
   const int64_t elems = B * H * D, rows = B * H;
@@ -58,15 +79,18 @@ CpRow run_case(const std::string& op, Communicator& comm, Device dev, DType dt, 
   ctx.set_pdl(o.pdl);
   const TensorView out_v(out.data(), dt, {B, H, D}, dev), lse_v(lse.data(), DType::f32, {B, H}, dev),
       res_v(result.data(), dt, {B, Hn, D}, dev);
-  CpOptions every;  // the default (first_call) checks once; this one pays the host exchange each call
+  CpOptions plain;
+  plain.path = path;
+  CpOptions every = plain;  // the default (first_call) checks once; this one pays the host exchange each call
   every.check_consistency = ConsistencyCheck::every_call;
-  auto call_with = [&](const CpOptions& co) {
-    if (op == "cp-rs") cp_lse_ag_out_rs(out_v, lse_v, comm, res_v, co, &ctx);
-    else if (ar) cp_lse_ag_out_ar(out_v, lse_v, comm, res_v, co, &ctx);
-    else cp_lse_a2a_merge(out_v, lse_v, comm, res_v, co, &ctx);
-  };
-  auto call = [&] { call_with({}); };
-  CpRow row{B, H, D, static_cast<double>(elems * static_cast<int64_t>(es)), 0, 0, 0, 0, 0, 0};
+  auto call_with = [&](const CpOptions& co) { cp_combine(op, out_v, lse_v, comm, res_v, co, &ctx); };
+  auto call = [&] { call_with(plain); };
+  CpRow row{};
+  row.B = B, row.H = H, row.D = D, row.asked = path;
+  row.bytes = static_cast<double>(elems * static_cast<int64_t>(es));
+  const CpPlan plan = cp_plan(op, out_v, comm, plain);
+  row.taken = plan.path;
+  std::snprintf(row.reason, sizeof(row.reason), "%s", plan.reason.c_str());
   if (o.check) {
     call();
     synchronize(dev);
@@ -76,7 +100,7 @@ CpRow run_case(const std::string& op, Communicator& comm, Device dev, DType dt, 
     std::vector<std::vector<float>> lses(static_cast<size_t>(N));
     for (int64_t q = 0; q < N; ++q) make(q, outs[q], lses[q]);
     const int64_t h0 = ar || N == 1 ? 0 : r * Hn;
-    const double tol = tolerance(dt) * (a2a ? 2.0 : static_cast<double>(N + 1));
+    const double tol = cp_tolerance(op, row.taken, dt, N);
     for (int64_t b = 0; b < B; b += std::max<int64_t>(B / 64, 1))
       for (int64_t j = 0; j < Hn; ++j) {
         const int64_t row_i = b * H + h0 + j;
@@ -97,6 +121,7 @@ CpRow run_case(const std::string& op, Communicator& comm, Device dev, DType dt, 
       }
   }
   row.us = median_wall_us(dev, o.iters, o.warmup, call);
+  row.loop_us = loop_us(dev, o.iters, o.warmup, call);
   row.checked_us = median_wall_us(dev, o.iters, o.warmup, [&] { call_with(every); });
   // the raw collectives alone, on buffers of the same sizes
   Buffer a(static_cast<size_t>(std::max<int64_t>(N, 1)) * out_h.size() + 4096, dev), b2(a.bytes(), dev);
@@ -116,8 +141,9 @@ CpRow run_case(const std::string& op, Communicator& comm, Device dev, DType dt, 
 }  // namespace
 
 int run_cp_bench(const BenchOptions& o, Device dev, DType dt) {
-  if (o.op != "cp-rs" && o.op != "cp-ar" && o.op != "cp-a2a")
-    throw Error("--op", "cp-rs, cp-ar or cp-a2a", "'" + o.op + "'");
+  const CpOp op = parse_op(o.op);
+  std::vector<CpPath> paths;
+  for (const std::string& p : o.paths) paths.push_back(parse_path(p));
   if (dt != DType::f32 && dt != DType::f16 && dt != DType::bf16) throw Error("--dtype", "f32, f16 or bf16", o.dtype);
   const int local_ranks = o.ranks.empty() ? 4 : static_cast<int>(o.ranks.front());
   int status = 0;
@@ -129,10 +155,11 @@ int run_cp_bench(const BenchOptions& o, Device dev, DType dt) {
     const std::vector<int64_t> dims = o.head_dim.empty() ? std::vector<int64_t>{} : o.head_dim;
     for (int64_t H : heads)
       for (int64_t B : batches)
-        for (int64_t D : dims.empty() ? std::vector<int64_t>{H == 128 ? 512 : 128} : dims) {
-          if (o.op != "cp-ar" && H % N != 0) continue;
-          rows.push_back(run_case(o.op, comm, device, dt, B, H, D, o));
-        }
+        for (int64_t D : dims.empty() ? std::vector<int64_t>{H == 128 ? 512 : 128} : dims)
+          for (CpPath path : paths) {
+            if (op != CpOp::ar && H % N != 0) continue;
+            rows.push_back(run_case(op, path, comm, device, dt, B, H, D, o));
+          }
     std::vector<CpRow> all(rows.size() * static_cast<size_t>(N));
     comm.all_gather_host(rows.data(), all.data(), rows.size() * sizeof(CpRow));
     int64_t wrong = 0;
@@ -142,30 +169,44 @@ int run_cp_bench(const BenchOptions& o, Device dev, DType dt) {
     // nccl-tests bus bandwidth factors for the main collective
     const double n = static_cast<double>(N);
     const double factor = o.op == "cp-ar" ? 2 * (n - 1) / n : (n - 1) / n;
-    std::printf("# cpattn bench --op %s comm %s ranks %lld device %s dtype %s iters %d | time: median wall per call, "
-                "slowest rank (consistency checked on the first call); checked: with the host-side check on every "
-                "call; coll: the raw collectives alone\n",
+    std::printf("# cpattn bench --op %s comm %s ranks %lld device %s dtype %s iters %d | call: median wall time of "
+                "one call and a synchronisation, slowest rank (consistency checked on the first call); loop: mean per "
+                "call of back-to-back calls; checked: with the host-side check on every call; coll: the raw "
+                "collectives alone (call/coll compares call with coll)\n",
                 o.op.c_str(), comm.name().c_str(), static_cast<long long>(N), device_description(device).c_str(),
                 dtype_name(dt), o.iters);
-    Table t({{"shape", 20}, {"bytes", 12}, {"call(us)", 10}, {"checked(us)", 11}, {"coll(us)", 10}, {"call/coll", 9}, {"algbw", 8},
-             {"busbw", 8}, {"max_err", 8}, {"#wrong", 6}});
+    Table t({{"shape", 18}, {"path", 18}, {"bytes", 11}, {"call(us)", 9}, {"loop(us)", 9}, {"checked(us)", 11},
+             {"coll(us)", 9}, {"call/coll", 9}, {"algbw", 8}, {"busbw", 8}, {"max_err", 8}, {"#wrong", 6}});
+    std::vector<std::string> reasons;
     for (size_t i = 0; i < rows.size(); ++i) {
       CpRow w = rows[i];
       for (int64_t q = 0; q < N; ++q) {
         const CpRow& x = all[static_cast<size_t>(q) * rows.size() + i];
         w.us = std::max(w.us, x.us);
+        w.loop_us = std::max(w.loop_us, x.loop_us);
         w.checked_us = std::max(w.checked_us, x.checked_us);
         w.coll_us = std::max(w.coll_us, x.coll_us);
         w.err = std::max(w.err, x.err);
         w.wrong += q ? x.wrong : 0;
       }
       const double algbw = w.bytes / w.us / 1e3;
-      t.add({"B" + std::to_string(w.B) + " H" + std::to_string(w.H) + " D" + std::to_string(w.D), fmt(w.bytes, 0),
-             fmt(w.us, 1), fmt(w.checked_us, 1), fmt(w.coll_us, 1), fmt(w.us / w.coll_us, 2), fmt(algbw, 2), fmt(algbw * factor, 2),
-             fmt_sci(w.err), std::to_string(w.wrong)});
+      std::string path = cp_path_name(w.taken);
+      if (w.asked == CpPath::automatic) path = std::string("auto: ") + path;
+      if (w.asked == CpPath::automatic && w.reason[0]) {
+        const std::string why = w.reason;
+        if (std::find(reasons.begin(), reasons.end(), why) == reasons.end()) reasons.push_back(why);
+        path += " [" + std::to_string(std::find(reasons.begin(), reasons.end(), why) - reasons.begin() + 1) + "]";
+      }
+      t.add({"B" + std::to_string(w.B) + " H" + std::to_string(w.H) + " D" + std::to_string(w.D), path, fmt(w.bytes, 0),
+             fmt(w.us, 1), fmt(w.loop_us, 1), fmt(w.checked_us, 1), fmt(w.coll_us, 1), fmt(w.us / w.coll_us, 2),
+             fmt(algbw, 2), fmt(algbw * factor, 2), fmt_sci(w.err), std::to_string(w.wrong)});
     }
-    std::printf("%s# %s: %lld wrong values (algbw/busbw in GB/s of the attention output, nccl-tests factors)\n",
-                t.str().c_str(), wrong ? "FAILED" : "OK", static_cast<long long>(wrong));
+
+    std::printf("%s", t.str().c_str());
+    for (size_t i = 0; i < reasons.size(); ++i)
+      std::printf("# [%zu] auto took the collectives: %s\n", i + 1, reasons[i].c_str());
+    std::printf("# %s: %lld wrong values (algbw/busbw in GB/s of the attention output, nccl-tests factors)\n",
+                wrong ? "FAILED" : "OK", static_cast<long long>(wrong));
     std::fflush(stdout);
   });
   return status;

@@ -20,8 +20,9 @@ struct CommonOptions {
 
 struct DemoOptions : CommonOptions {
   int ranks = 4;
-  int64_t batch = 8, heads = 16, head_dim = 128, kv_len = 512;
+  int64_t batch = 8, heads = 0, head_dim = 128, kv_len = 512;  // heads 0: 16 rounded up to a multiple of the ranks
   std::string lse_base = "e";
+  std::string path = "auto";  // the cp functions' transport: auto, collectives or direct
 };
 
 struct BenchOptions : CommonOptions {
@@ -31,6 +32,7 @@ struct BenchOptions : CommonOptions {
   int iters = 20, warmup = 3;
   bool check = true;
   bool pdl = false;  // Context::set_pdl for correct/merge
+  std::vector<std::string> paths{"auto"};  // cp-*: the transports to time, one row each
   std::string json;
 };
 
@@ -43,14 +45,20 @@ int run_bench(const BenchOptions& o);
 int run_verify(const VerifyOptions& o);
 
 // --------------------------------------------------------------- shared helpers
-// One rank's part of a cp_* run on real partial attention (demo, verify): op 0 rs, 1 ar,
-// 2 a2a. err is max |result - unsplit| / max |unsplit|; wrong counts values past tolerance.
+// One rank's part of a cp_* run on real partial attention (demo, verify). err is max
+// |result - unsplit| / max |unsplit|; wrong counts values past tolerance; path is the
+// transport the call took.
 struct StageResult {  // POD: gathered to rank 0 as bytes
   double us = 0, err = 0, lse_err = 0;
   int64_t wrong = 0;
+  CpPath path = CpPath::collectives;
 };
-StageResult run_cp_stage(int op, Communicator& comm, Device device, DType dtype, LseBase base,
-                         const reference::CpAttention& problem);
+StageResult run_cp_stage(CpOp op, Communicator& comm, Device device, DType dtype, LseBase base,
+                         const reference::CpAttention& problem, CpPath path = CpPath::automatic);
+CpPath parse_path(const std::string& name);  // auto | collectives | direct, errors naming --path
+// Tolerance of a cp_* result against f64: one rounding where the partials are merged in f32
+// (a2a, the direct path), N + 1 where each corrected partial is rounded before the sum.
+double cp_tolerance(CpOp op, CpPath path, DType dtype, int64_t ranks);
 
 Device parse_device(const std::string& name);
 DType parse_dtype_option(const std::string& name);  // parse_dtype, errors naming --dtype

@@ -15,8 +15,8 @@
 namespace cpattn::cli {
 namespace {
 
-enum Op { kRs, kAr, kA2a, kOps };
-const char* kOpNames[kOps] = {"cp_lse_ag_out_rs", "cp_lse_ag_out_ar", "cp_lse_a2a_merge"};
+constexpr CpOp kOps[] = {CpOp::rs, CpOp::ar, CpOp::a2a};
+constexpr int kOpCount = 3;
 
 void store(void* p, DType dt, int64_t i, double v) {
   switch (dt) {
@@ -28,9 +28,22 @@ void store(void* p, DType dt, int64_t i, double v) {
 
 }  // namespace
 
-StageResult run_cp_stage(int op, Communicator& comm, Device dev, DType dt, LseBase base, const reference::CpAttention& p) {
+CpPath parse_path(const std::string& name) {
+  if (name == "auto") return CpPath::automatic;
+  if (name == "collectives") return CpPath::collectives;
+  if (name == "direct") return CpPath::direct;
+  throw Error("--path", "auto, collectives or direct", "'" + name + "'");
+}
+
+double cp_tolerance(CpOp op, CpPath path, DType dtype, int64_t ranks) {
+  const bool one_rounding = op == CpOp::a2a || path == CpPath::direct;
+  return tolerance(dtype) * (one_rounding ? 2.0 : static_cast<double>(ranks + 1));
+}
+
+StageResult run_cp_stage(CpOp op, Communicator& comm, Device dev, DType dt, LseBase base,
+                         const reference::CpAttention& p, CpPath path) {
   const int64_t N = comm.size(), r = comm.rank(), B = p.B, H = p.H, D = p.D;
-  const int64_t Hn = op == kAr ? H : H / N;
+  const int64_t Hn = op == CpOp::ar ? H : H / N;
   const size_t es = dtype_size(dt);
   std::vector<char> out_h(static_cast<size_t>(B * H * D) * es);
   std::vector<float> lse_h(static_cast<size_t>(B * H));
@@ -55,13 +68,13 @@ StageResult run_cp_stage(int op, Communicator& comm, Device dev, DType dt, LseBa
   o.lse_base = base;
   o.kv_lens = &kv_v;
   o.out_lse = &out_lse_v;
+  o.path = path;
   Context ctx(dev);
   const TensorView out_v(out.data(), dt, {B, H, D}, dev), lse_v(lse.data(), DType::f32, {B, H}, dev),
       result_v(result.data(), dt, {B, Hn, D}, dev);
+  const CpPath taken = cp_plan(op, out_v, comm, o).path;
   auto call = [&] {
-    if (op == kRs) cp_lse_ag_out_rs(out_v, lse_v, comm, result_v, o, &ctx);
-    else if (op == kAr) cp_lse_ag_out_ar(out_v, lse_v, comm, result_v, o, &ctx);
-    else cp_lse_a2a_merge(out_v, lse_v, comm, result_v, o, &ctx);
+    cp_combine(op, out_v, lse_v, comm, result_v, o, &ctx);
     synchronize(dev);
   };
   call();
@@ -79,10 +92,11 @@ StageResult run_cp_stage(int op, Communicator& comm, Device dev, DType dt, LseBa
   out_lse.download(res_lse.data(), res_lse.size() * 4);
   double max_ref = 1e-30;
   for (double v : p.full.out) max_ref = std::max(max_ref, std::fabs(v));
-  const double tol = tolerance(dt) * (op == kA2a ? 2.0 : static_cast<double>(N + 1));
+  const double tol = cp_tolerance(op, taken, dt, N);
   StageResult s;
   s.us = times[2];
-  const int64_t h0 = (op == kAr || N == 1) ? 0 : r * Hn;
+  s.path = taken;
+  const int64_t h0 = (op == CpOp::ar || N == 1) ? 0 : r * Hn;
   for (int64_t b = 0; b < B; ++b)
     for (int64_t j = 0; j < Hn; ++j) {
       const int64_t h = h0 + j;
@@ -110,7 +124,8 @@ int run_demo(const DemoOptions& o) {
   const DType dt = parse_dtype_option(o.dtype);
   if (dt != DType::f32 && dt != DType::f16 && dt != DType::bf16) throw Error("--dtype", "f32, f16 or bf16", o.dtype);
   const LseBase base = parse_lse_base(o.lse_base);
-  if (o.batch < 1 || o.heads < 1 || o.head_dim < 1 || o.kv_len < 0)
+  const CpPath path = parse_path(o.path);
+  if (o.batch < 1 || o.heads < 0 || o.head_dim < 1 || o.kv_len < 0)
     throw Error("sizes", "--batch, --heads, --head-dim >= 1 and --kv-len >= 0", "a smaller value");
   int status = 0;
   std::mutex mu;
@@ -118,20 +133,21 @@ int run_demo(const DemoOptions& o) {
   double reference_us = 0;
   for_each_rank(o, o.ranks, dev, [&](Communicator& comm, Device device) {
     const int N = comm.size();
-    if (o.heads % N != 0)
-      throw Error("--heads", "a multiple of the number of ranks (" + std::to_string(N) + ")", std::to_string(o.heads));
+    const int64_t heads = o.heads > 0 ? o.heads : (16 + N - 1) / N * N;
+    if (heads % N != 0)
+      throw Error("--heads", "a multiple of the number of ranks (" + std::to_string(N) + ")", std::to_string(heads));
     {
       std::lock_guard<std::mutex> lock(mu);  // local ranks share one problem; processes build the same one
       if (!problem) {
         const auto t = std::chrono::steady_clock::now();
         problem = std::make_shared<reference::CpAttention>(
-            reference::make_cp_attention(o.batch, o.kv_len, o.heads, o.head_dim, N, o.seed));
+            reference::make_cp_attention(o.batch, o.kv_len, heads, o.head_dim, N, o.seed));
         reference_us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t).count();
       }
     }
-    StageResult mine[kOps];
-    for (int op = 0; op < kOps; ++op) mine[op] = run_cp_stage(op, comm, device, dt, base, *problem);
-    std::vector<StageResult> all(static_cast<size_t>(N) * kOps);
+    StageResult mine[kOpCount];
+    for (int op = 0; op < kOpCount; ++op) mine[op] = run_cp_stage(kOps[op], comm, device, dt, base, *problem, path);
+    std::vector<StageResult> all(static_cast<size_t>(N) * kOpCount);
     comm.all_gather_host(mine, all.data(), sizeof(mine));
     int64_t wrong = 0;
     for (const StageResult& s : all) wrong += s.wrong;
@@ -142,26 +158,29 @@ int run_demo(const DemoOptions& o) {
     for (int64_t b = 0; b < p.B; ++b)
       if (p.kv_len[b] < N) ++partly_empty;
     std::printf("# cpattn demo: B=%lld H=%lld D=%lld kv_len<=%lld ranks=%d dtype=%s device=%s (%s) comm=%s lse-base=%s seed=%u\n",
-                static_cast<long long>(o.batch), static_cast<long long>(o.heads), static_cast<long long>(o.head_dim),
+                static_cast<long long>(o.batch), static_cast<long long>(heads), static_cast<long long>(o.head_dim),
                 static_cast<long long>(o.kv_len), N, dtype_name(dt), device_name(device).c_str(),
                 device_description(device).c_str(), comm.name().c_str(), o.lse_base.c_str(), o.seed);
     std::printf("# %lld of %lld rows have an empty shard on some rank (row 0 has no keys at all); empty shards hold NaN "
                 "output and a bogus lse, masked by kv_lens\n",
                 static_cast<long long>(partly_empty), static_cast<long long>(p.B));
-    Table t({{"stage", 28}, {"time(us)", 10}, {"max_err", 9}, {"tol", 9}, {"lse_err", 9}, {"#wrong", 7}, {"status", 6}});
-    t.add({"unsplit attention (f64 ref)", fmt(reference_us, 1), "-", "-", "-", "-", "-"});
-    for (int op = 0; op < kOps; ++op) {
+    Table t({{"stage", 28}, {"path", 11}, {"time(us)", 10}, {"max_err", 9}, {"tol", 9}, {"lse_err", 9}, {"#wrong", 7},
+             {"status", 6}});
+    t.add({"unsplit attention (f64 ref)", "-", fmt(reference_us, 1), "-", "-", "-", "-", "-"});
+    for (int op = 0; op < kOpCount; ++op) {
       StageResult worst;
+      worst.path = all[static_cast<size_t>(op)].path;
       for (int r = 0; r < N; ++r) {
-        const StageResult& s = all[static_cast<size_t>(r) * kOps + op];
+        const StageResult& s = all[static_cast<size_t>(r) * kOpCount + op];
         worst.us = std::max(worst.us, s.us);
         worst.err = std::max(worst.err, s.err);
         worst.lse_err = std::max(worst.lse_err, s.lse_err);
         worst.wrong += s.wrong;
       }
-      const double tol = tolerance(dt) * (op == kA2a ? 2.0 : static_cast<double>(N + 1));
-      t.add({kOpNames[op], fmt(worst.us, 1), fmt_sci(worst.err), fmt_sci(tol), N > 1 ? fmt_sci(worst.lse_err) : "-",
-             std::to_string(worst.wrong), worst.wrong ? "FAIL" : "PASS"});
+      const double tol = cp_tolerance(kOps[op], worst.path, dt, N);
+      t.add({cp_op_name(kOps[op]), N > 1 ? cp_path_name(worst.path) : "-", fmt(worst.us, 1), fmt_sci(worst.err),
+             fmt_sci(tol), N > 1 ? fmt_sci(worst.lse_err) : "-", std::to_string(worst.wrong),
+             worst.wrong ? "FAIL" : "PASS"});
     }
     std::printf("%s", t.str().c_str());
     std::printf("# max_err: max |result - unsplit| / max |unsplit| over every rank; time: slowest rank, median of 5\n");

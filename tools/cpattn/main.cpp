@@ -62,10 +62,15 @@ int main(int argc, char** argv) {
   d->add_option("-N,--ranks", demo.ranks, "Ranks (threads) for --comm local; mpirun -np sets it otherwise")
       ->capture_default_str()->check(at_least(1));
   d->add_option("-B,--batch", demo.batch, "Decode rows (tokens)")->capture_default_str()->check(at_least(1));
-  d->add_option("-H,--heads", demo.heads, "Heads (a multiple of the ranks)")->capture_default_str()->check(at_least(1));
+  d->add_option("-H,--heads", demo.heads, "Heads, a multiple of the ranks (default: 16, rounded up to one)")->check(at_least(1));
   d->add_option("-D,--head-dim", demo.head_dim, "Head dim")->capture_default_str()->check(at_least(1));
   d->add_option("-S,--kv-len", demo.kv_len, "Longest KV length (rows get 0..S keys)")->capture_default_str()->check(at_least(0));
   d->add_option("--lse-base", demo.lse_base, "LSE units: e (natural log) or 2")->capture_default_str()->check(CLI::IsMember({"e", "2"}));
+  d->add_option("--path", demo.path,
+                "How the cp functions move data: auto (direct where it runs and is faster, else collectives), "
+                "collectives, or direct (one kernel over NVLink symmetric memory; --comm nccl, one NVLink domain)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "collectives", "direct"}));
 
   cpattn::cli::BenchOptions bench;
   auto* b = app.add_subcommand("bench",
@@ -87,6 +92,11 @@ int main(int argc, char** argv) {
   b->add_flag("--pdl", bench.pdl,
               "correct/merge: programmatic dependent launches (sm_90+), each call overlapping the tail of the one "
               "before; the default times ordinary launches");
+  b->add_option("--path", bench.paths,
+                "cp-*: the transports to time, one row each: auto, collectives, direct (comma-separated)")
+      ->delimiter(',')
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "collectives", "direct"}));
   b->add_option("--json", bench.json, "Also write the rows as JSON to this file");
 
   cpattn::cli::VerifyOptions verify;

@@ -148,7 +148,7 @@ void verify_pack(bool pack, DType dt, Device dev, Tally& t, uint32_t seed) {
       }
 }
 
-void verify_cp(int op, DType dt, Device dev, Tally& t, uint32_t seed, bool quick) {
+void verify_cp(CpOp op, DType dt, Device dev, Tally& t, uint32_t seed, bool quick) {
   for (int ranks : quick ? std::vector<int>{1, 3} : std::vector<int>{1, 2, 3, 4, 5}) {
     for (LseBase base : {LseBase::e, LseBase::two}) {
       const auto p = reference::make_cp_attention(5, 19, 2 * ranks, 24, ranks, seed + static_cast<uint32_t>(ranks));
@@ -158,7 +158,7 @@ void verify_cp(int op, DType dt, Device dev, Tally& t, uint32_t seed, bool quick
         std::lock_guard<std::mutex> lock(mu);
         t.max_err = std::max(t.max_err, s.err);
         t.wrong += s.wrong;
-        t.checked += p.B * (op == 1 ? p.H : p.H / ranks) * (p.D + 1);
+        t.checked += p.B * (op == CpOp::ar ? p.H : p.H / ranks) * (p.D + 1);
       });
       ++t.cases;
     }
@@ -193,12 +193,11 @@ int run_verify(const VerifyOptions& o) {
       verify_pack(pack, dt, dev, t, o.seed);
       row(pack ? "pack_seq" : "unpack_seq", dt, t);
     }
-  const char* cp_names[] = {"cp_lse_ag_out_rs", "cp_lse_ag_out_ar", "cp_lse_a2a_merge"};
-  for (int op = 0; op < 3; ++op)
+  for (CpOp op : {CpOp::rs, CpOp::ar, CpOp::a2a})
     for (DType dt : floats) {
       Tally t;
       verify_cp(op, dt, dev, t, o.seed, o.quick);
-      row(cp_names[op], dt, t);
+      row(cp_op_name(op), dt, t);
     }
   std::printf("%s# %s: %lld wrong values\n", table.str().c_str(), wrong ? "FAILED" : "OK", static_cast<long long>(wrong));
   return wrong ? 1 : 0;
