@@ -23,10 +23,13 @@ timeout 200 $BUILD/tests/test_cuda --gtest_filter='Matrix/CudaPack*:Matrix/CudaU
 
 step python drop-in tests
 export PYTHONPATH=$PWD/$BUILD/python
-timeout 200 python3 -m pytest -q -p no:cacheprovider tests/python/test_vllm_dropin.py tests/python/test_ops.py 2>&1 | tail -4
-if [ -d .vllm_tests ]; then
-  echo "vLLM's own test file, its import path served by cpattn:"
-  (cd .vllm_tests && PYTHONPATH=$PWD:$PYTHONPATH timeout 200 python3 -m pytest -q -p no:cacheprovider test_pack_unpack_triton.py 2>&1 | tail -4)
+timeout 200 python3 -m pytest -q -p no:cacheprovider tests/python/test_vllm_dropin.py tests/python/test_ops.py \
+  tests/python/test_torch.py >"$OUT/python.txt" 2>&1
+tail -3 "$OUT/python.txt"
+if [ -d .vllm_tests ]; then  # vLLM's own test file (kept out of the repo), its import path served by cpattn
+  (cd .vllm_tests && PYTHONPATH=$PWD:$PYTHONPATH timeout 200 python3 -m pytest -v -p no:cacheprovider \
+    test_pack_unpack_triton.py) >>"$OUT/python.txt" 2>&1
+  grep -E "PASSED|FAILED|passed|failed" "$OUT/python.txt" | tail -10
 fi
 
 step demo over NCCL, 2 ranks

@@ -73,7 +73,7 @@ struct PackArgs {
 // where slot s of a half holds source rank s's rows [B * kept, D] in the data dtype,
 // then its f32 lses [B * kept], the slot padded to `slot_bytes`.
 struct DirectArgs {
-  static constexpr int kMaxBlocks = 256;
+  static constexpr int kMaxBlocks = 1024;
   static constexpr size_t kFlagsBytes = sizeof(uint32_t) * SymmetricBuffers::kMaxRanks * kMaxBlocks;
   CpOp op = CpOp::rs;
   int N = 1, rank = 0;

@@ -29,8 +29,11 @@ namespace {
 
 using detail::DirectArgs;
 constexpr int kThreads = 256;
-constexpr int kWarps = kThreads / 32;
 constexpr int kMaxRanks = SymmetricBuffers::kMaxRanks;
+// Blocks per SM the grid may use, all resident at once (__launch_bounds__ holds the
+// registers to it; each block waits only on the same block index of its peers, resident
+// too), with enough stores in flight for NVLink bandwidth at large sizes.
+constexpr int kBlocksPerSm = 4;
 
 __device__ __forceinline__ unsigned load_acquire_system(const unsigned* p) {
   unsigned v;
@@ -56,10 +59,11 @@ __device__ __forceinline__ size_t lse_offset_in_slot(const DirectArgs& a, size_t
 }
 
 // Copies row [D] of this rank's out to a contiguous row of a slot: VEC elements per lane
-// and step (VEC > 1: 16-byte vectors; the launcher checked alignment and unit stride).
-template <class T, int VEC>
+// and step, LANES lanes per row (VEC > 1: 16-byte vectors; the launcher checked alignment
+// and unit stride).
+template <class T, int VEC, int LANES>
 __device__ __forceinline__ void copy_row(const T* source, int64_t source_stride, T* target, int64_t D, int lane) {
-  for (int64_t d = static_cast<int64_t>(lane) * VEC; d < D; d += 32 * VEC) {
+  for (int64_t d = static_cast<int64_t>(lane) * VEC; d < D; d += LANES * VEC) {
     if constexpr (VEC == 1) {
       target[d] = source[d * source_stride];
     } else {
@@ -72,16 +76,19 @@ __device__ __forceinline__ void copy_row(const T* source, int64_t source_stride,
 //   out [B, H, D] (any strides), lse [B, H], kv_lens [B] (optional) on this rank;
 //   result [B, kept, D] contiguous, out_lse [B, kept] (optional);
 //   rows of a slice: B * kept, row r = (b, j) with b = r / kept, j = r % kept.
-// Grid: min(ceil(rows / 8), SMs, 256) blocks of 256 threads, one warp per row at a time;
-// warp w of block j takes rows j * 8 + w, then every gridDim.x * 8th.
-// Each warp: (1) for every owner o, copies its rows (owner's heads: o * kept + j for
+// Grid: min(ceil(rows / rows per block), 4 per SM, 1024) blocks of 256 threads; a row is
+// handled by a group of LANES lanes (32, or 16 / 8 for short rows, never fewer than N), so
+// a warp holds 32 / LANES rows at a time; group g of the grid takes rows g, then every
+// (number of groups)th.
+// Each group: (1) for every owner o, copies its rows (owner's heads: o * kept + j for
 // rs/a2a, j for ar) and the lse (-inf where kv_lens is 0) into slot `rank` of o's buffer;
 // (2) after the block's stores, threads 0..N-1 each flag one peer and wait (bounded by
 // timeout_ns on the global timer) for that peer's flag for this block; (3) merges the
-// N slots of its rows: lanes 0..N-1 hold the N lses, the warp reduces max and sum with
-// shuffles, every lane weights and sums VEC-element vectors of the N rows in f32.
-template <class T, int VEC>
-__global__ void __launch_bounds__(kThreads) cp_direct_kernel(const DirectArgs a) {
+// N slots of its rows: lanes 0..N-1 of the group hold the N lses, the group reduces max
+// and sum with shuffles, every lane weights and sums VEC-element vectors of the N rows in
+// f32.
+template <class T, int VEC, int LANES>
+__global__ void __launch_bounds__(kThreads, kBlocksPerSm) cp_direct_kernel(const DirectArgs a) {
   wait_for_previous_kernel();
   __shared__ unsigned call_shared;
   __shared__ int failed;
@@ -91,10 +98,14 @@ __global__ void __launch_bounds__(kThreads) cp_direct_kernel(const DirectArgs a)
   }
   __syncthreads();
   const unsigned call = call_shared;
-  const int lane = threadIdx.x % 32;
+  constexpr int kGroups = kThreads / LANES;  // rows a block holds at a time
+  const int lane = threadIdx.x % LANES;
   const int64_t rows = a.B * a.kept;
-  const int64_t first = static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / 32;
-  const int64_t step = static_cast<int64_t>(gridDim.x) * kWarps;
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * kGroups + threadIdx.x / LANES;
+  const int64_t step = static_cast<int64_t>(gridDim.x) * kGroups;
+  // every lane of a warp runs the same number of merge iterations (the shuffles need the
+  // whole warp): the loop bound is that of the warp's first group
+  const int64_t warp_first = first - (threadIdx.x % 32) / LANES;
   const size_t half = DirectArgs::kFlagsBytes + (call & 1u) * static_cast<size_t>(a.N) * a.slot_bytes;
   const size_t lse_offset = lse_offset_in_slot(a, sizeof(T));
 
@@ -104,7 +115,7 @@ __global__ void __launch_bounds__(kThreads) cp_direct_kernel(const DirectArgs a)
     for (int64_t row = first; row < rows; row += step) {
       const int64_t b = row / a.kept, j = row % a.kept;
       const int64_t h = a.op == CpOp::ar ? j : owner * a.kept + j;
-      copy_row<T, VEC>(static_cast<const T*>(a.out) + b * a.out_sb + h * a.out_sh, a.out_sd,
+      copy_row<T, VEC, LANES>(static_cast<const T*>(a.out) + b * a.out_sb + h * a.out_sh, a.out_sd,
                        reinterpret_cast<T*>(slot) + row * a.D, a.D, lane);
       if (lane == 0) {
         float l = load_float(a.lse, a.lse_dtype, b * a.lse_sb + h * a.lse_sh);
@@ -118,7 +129,8 @@ __global__ void __launch_bounds__(kThreads) cp_direct_kernel(const DirectArgs a)
   __syncthreads();
   const int peer = threadIdx.x;
   if (peer < a.N && peer != a.rank) {
-    __threadfence_system();
+    // the release store orders the block's stores before the flag (they happen-before it
+    // through the barrier above), as NCCL's own LSA barrier does
     store_release_system(flag_at(a.buffers.peers[peer], a.rank, blockIdx.x), call);
     const unsigned* flag = flag_at(a.buffers.peers[a.rank], peer, blockIdx.x);
     const unsigned long long start = global_time_ns();
@@ -135,26 +147,30 @@ __global__ void __launch_bounds__(kThreads) cp_direct_kernel(const DirectArgs a)
   // (3) merge this rank's rows
   if (!failed) {
     const char* mine = a.buffers.peers[a.rank] + half;
-    for (int64_t row = first; row < rows; row += step) {
+    for (int64_t base = warp_first; base < rows; base += step) {
+      const int64_t row = base + (first - warp_first);
+      const bool active = row < rows;
       float l = -INFINITY;
-      if (lane < a.N) {
+      if (active && lane < a.N) {
         l = reinterpret_cast<const float*>(mine + static_cast<size_t>(lane) * a.slot_bytes + lse_offset)[row];
         if (isnan(l) || l == INFINITY) l = -INFINITY;  // sanitize
       }
       float top = l;
 #pragma unroll
-      for (int offset = 16; offset > 0; offset /= 2) top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, offset));
+      for (int offset = LANES / 2; offset > 0; offset /= 2)
+        top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, offset, LANES));
       float share = top == -INFINITY || l == -INFINITY ? 0.0f : ex(l - top, a.base2);
       float sum = share;
 #pragma unroll
-      for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+      for (int offset = LANES / 2; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset, LANES);
       const float merged = top == -INFINITY ? -INFINITY : top + lg(sum, a.base2);
       const float own_weight = share == 0.0f ? 0.0f : ex(l - merged, a.base2);
       float weight[kMaxRanks];
 #pragma unroll
-      for (int r = 0; r < kMaxRanks; ++r) weight[r] = __shfl_sync(0xffffffffu, own_weight, r);
+      for (int r = 0; r < kMaxRanks; ++r) weight[r] = __shfl_sync(0xffffffffu, own_weight, r % LANES, LANES);
+      if (!active) continue;
       T* target = static_cast<T*>(a.result) + row * a.D;
-      for (int64_t d = static_cast<int64_t>(lane) * VEC; d < a.D; d += 32 * VEC) {
+      for (int64_t d = static_cast<int64_t>(lane) * VEC; d < a.D; d += LANES * VEC) {
         float acc[VEC] = {};
 #pragma unroll
         for (int r = 0; r < kMaxRanks; ++r) {
@@ -185,17 +201,33 @@ __global__ void __launch_bounds__(kThreads) cp_direct_kernel(const DirectArgs a)
   }
 }
 
+template <class T, int VEC, int LANES>
+void launch_with(const DirectArgs& a, Stream stream, bool pdl) {
+  constexpr int kGroups = kThreads / LANES;
+  const int64_t rows = a.B * a.kept;
+  const int blocks = static_cast<int>(std::clamp<int64_t>((rows + kGroups - 1) / kGroups, 1,
+                                                          std::min(kBlocksPerSm * sm_count(), DirectArgs::kMaxBlocks)));
+  launch(cp_direct_kernel<T, VEC, LANES>, dim3(blocks), dim3(kThreads), 0, stream, pdl, a);
+}
+
+// Lanes per row: as many as the row has vectors, between 8 and 32, and at least N (the
+// lanes of a group hold the N lses).
+template <class T, int VEC>
+void launch_for_lanes(const DirectArgs& a, Stream stream, bool pdl) {
+  const int64_t vectors = (a.D + VEC - 1) / VEC;
+  if (vectors <= 8 && a.N <= 8) return launch_with<T, VEC, 8>(a, stream, pdl);
+  if (vectors <= 16) return launch_with<T, VEC, 16>(a, stream, pdl);
+  return launch_with<T, VEC, 32>(a, stream, pdl);
+}
+
 template <class T>
 void launch_for(const DirectArgs& a, Stream stream, bool pdl) {
   constexpr int kVec = 16 / sizeof(T);
-  const int64_t rows = a.B * a.kept;
-  const int blocks = static_cast<int>(std::clamp<int64_t>((rows + kWarps - 1) / kWarps, 1,
-                                                          std::min(sm_count(), DirectArgs::kMaxBlocks)));
   const auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
   const bool vector = a.out_sd == 1 && a.D % kVec == 0 && a.out_sb % kVec == 0 && a.out_sh % kVec == 0 &&
                       aligned(a.out) && aligned(a.result);
-  const auto kernel = vector ? cp_direct_kernel<T, kVec> : cp_direct_kernel<T, 1>;
-  launch(kernel, dim3(blocks), dim3(kThreads), 0, stream, pdl, a);
+  if (vector) return launch_for_lanes<T, kVec>(a, stream, pdl);
+  launch_with<T, 1, 32>(a, stream, pdl);
 }
 
 }  // namespace

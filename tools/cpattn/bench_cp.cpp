@@ -16,7 +16,7 @@ namespace {
 struct CpRow {  // POD, gathered to rank 0
   int64_t B, H, D;
   CpPath asked, taken;
-  double bytes, us, loop_us, checked_us, coll_us, err;
+  double bytes, us, loop_us, graph_us, checked_us, coll_us, err;
   int64_t checked, wrong;
   char reason[120];  // why auto did not take the direct path
 };
@@ -122,6 +122,7 @@ CpRow run_case(CpOp op, CpPath path, Communicator& comm, Device dev, DType dt, i
   }
   row.us = median_wall_us(dev, o.iters, o.warmup, call);
   row.loop_us = loop_us(dev, o.iters, o.warmup, call);
+  row.graph_us = dev.type == DeviceType::cuda ? time_us(dev, ctx, call, 20, o.warmup) : 0.0;
   row.checked_us = median_wall_us(dev, o.iters, o.warmup, [&] { call_with(every); });
   // the raw collectives alone, on buffers of the same sizes
   Buffer a(static_cast<size_t>(std::max<int64_t>(N, 1)) * out_h.size() + 4096, dev), b2(a.bytes(), dev);
@@ -171,11 +172,12 @@ int run_cp_bench(const BenchOptions& o, Device dev, DType dt) {
     const double factor = o.op == "cp-ar" ? 2 * (n - 1) / n : (n - 1) / n;
     std::printf("# cpattn bench --op %s comm %s ranks %lld device %s dtype %s iters %d | call: median wall time of "
                 "one call and a synchronisation, slowest rank (consistency checked on the first call); loop: mean per "
-                "call of back-to-back calls; checked: with the host-side check on every call; coll: the raw "
+                "call of back-to-back calls; graph: mean per call of 20 calls captured in a CUDA graph and replayed (no host "
+                "work); checked: with the host-side check on every call; coll: the raw "
                 "collectives alone (call/coll compares call with coll)\n",
                 o.op.c_str(), comm.name().c_str(), static_cast<long long>(N), device_description(device).c_str(),
                 dtype_name(dt), o.iters);
-    Table t({{"shape", 18}, {"path", 18}, {"bytes", 11}, {"call(us)", 9}, {"loop(us)", 9}, {"checked(us)", 11},
+    Table t({{"shape", 18}, {"path", 18}, {"bytes", 11}, {"call(us)", 9}, {"loop(us)", 9}, {"graph(us)", 9}, {"checked(us)", 11},
              {"coll(us)", 9}, {"call/coll", 9}, {"algbw", 8}, {"busbw", 8}, {"max_err", 8}, {"#wrong", 6}});
     std::vector<std::string> reasons;
     for (size_t i = 0; i < rows.size(); ++i) {
@@ -184,6 +186,7 @@ int run_cp_bench(const BenchOptions& o, Device dev, DType dt) {
         const CpRow& x = all[static_cast<size_t>(q) * rows.size() + i];
         w.us = std::max(w.us, x.us);
         w.loop_us = std::max(w.loop_us, x.loop_us);
+        w.graph_us = std::max(w.graph_us, x.graph_us);
         w.checked_us = std::max(w.checked_us, x.checked_us);
         w.coll_us = std::max(w.coll_us, x.coll_us);
         w.err = std::max(w.err, x.err);
@@ -198,7 +201,7 @@ int run_cp_bench(const BenchOptions& o, Device dev, DType dt) {
         path += " [" + std::to_string(std::find(reasons.begin(), reasons.end(), why) - reasons.begin() + 1) + "]";
       }
       t.add({"B" + std::to_string(w.B) + " H" + std::to_string(w.H) + " D" + std::to_string(w.D), path, fmt(w.bytes, 0),
-             fmt(w.us, 1), fmt(w.loop_us, 1), fmt(w.checked_us, 1), fmt(w.coll_us, 1), fmt(w.us / w.coll_us, 2),
+             fmt(w.us, 1), fmt(w.loop_us, 1), w.graph_us > 0 ? fmt(w.graph_us, 1) : "-", fmt(w.checked_us, 1), fmt(w.coll_us, 1), fmt(w.us / w.coll_us, 2),
              fmt(algbw, 2), fmt(algbw * factor, 2), fmt_sci(w.err), std::to_string(w.wrong)});
     }
 
