@@ -56,17 +56,22 @@ void cp_combine(CpOp op, const TensorView& out, const TensorView& lse, Communica
                 const CpOptions& options = {}, Context* ctx = nullptr);
 
 // The transport a call with these arguments takes, and why: for CpPath::automatic, the
-// direct path where the communicator offers it and the per-rank payload (B * H * D
-// elements) is at most kDirectAutoMaxBytes, the collectives otherwise. `reason` says why
-// direct is not taken (empty when it is). Never throws for a path it cannot take.
+// direct path where the communicator offers it and this rank's out (B * H * D elements)
+// is at most direct_auto_max_bytes(op), the collectives otherwise. `reason` says why
+// direct is not taken (empty when it is). For CpPath::direct where it cannot run, path
+// is direct and `reason` the error the call raises. Never throws.
 struct CpPlan {
   CpPath path = CpPath::collectives;
   std::string reason;
 };
 CpPlan cp_plan(CpOp op, const TensorView& out, Communicator& comm, const CpOptions& options = {});
-// The size up to which CpPath::automatic takes the direct path (bytes of this rank's out),
-// measured on 2 H200s over NVLink (docs/performance.md, "Multi-GPU").
-inline constexpr size_t kDirectAutoMaxBytes = size_t{64} << 20;
+// The size of this rank's out up to which CpPath::automatic takes the direct path, from the
+// crossover measured on 2 H200s over NVLink (docs/performance.md, "Multi-GPU"): rs and a2a
+// move each partial once, and the direct path was faster at every size measured (up to
+// 256 MiB); ar sends every rank's whole output to every peer and is overtaken by the
+// collectives between 32 and 256 MiB. Past it the symmetric buffers would also grow large
+// (2 x N x the per-owner slice).
+constexpr size_t direct_auto_max_bytes(CpOp op) { return op == CpOp::ar ? size_t{64} << 20 : size_t{256} << 20; }
 
 // All-gather the LSEs, correct the local output, reduce-scatter (sum) over heads: rank r
 // gets heads [r*H/N, (r+1)*H/N) in result [B, H/N, D] (contiguous). H % N != 0 throws.

@@ -35,7 +35,6 @@ const char* cp_path_name(CpPath path) {
 }
 
 CpPlan cp_plan(CpOp op, const TensorView& out, Communicator& comm, const CpOptions& o) {
-  (void)op;
   if (o.path == CpPath::collectives) return {CpPath::collectives, "the collectives were asked for"};
   std::string why;
   if (comm.size() == 1) why = "one rank: nothing to exchange";
@@ -44,10 +43,10 @@ CpPlan cp_plan(CpOp op, const TensorView& out, Communicator& comm, const CpOptio
   if (o.path == CpPath::direct) return {CpPath::direct, why};
   if (!why.empty()) return {CpPath::collectives, why};
   const size_t bytes = static_cast<size_t>(out.numel()) * out.element_size();
-  if (bytes > kDirectAutoMaxBytes)
+  if (bytes > direct_auto_max_bytes(op))
     return {CpPath::collectives, std::to_string(bytes >> 20) + " MiB per rank, past the " +
-                                     std::to_string(kDirectAutoMaxBytes >> 20) +
-                                     " MiB up to which the direct path is faster"};
+                                     std::to_string(direct_auto_max_bytes(op) >> 20) + " MiB up to which " +
+                                     cp_op_name(op) + " is faster over the direct path"};
   return {CpPath::direct, ""};
 }
 

@@ -70,7 +70,7 @@ TEST(Nccl, AutoTakesDirectUpToTheCrossover) {
   if (comm.size() < 2) GTEST_SKIP() << "one rank: nothing to exchange";
   const Device device = Device::cuda(comm.device());
   const TensorView small(reinterpret_cast<void*>(256), DType::bf16, {1, 128, 512}, device);
-  const TensorView large(reinterpret_cast<void*>(256), DType::bf16, {4096, 128, 512}, device);
+  const TensorView large(reinterpret_cast<void*>(256), DType::bf16, {4096, 128, 512}, device);  // 512 MiB
   const CpPlan s = cp_plan(CpOp::rs, small, comm), l = cp_plan(CpOp::rs, large, comm);
   EXPECT_EQ(s.path, CpPath::direct) << s.reason;
   EXPECT_EQ(l.path, CpPath::collectives);
