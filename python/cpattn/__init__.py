@@ -11,8 +11,8 @@ ValueError / TypeError with the C++ message (argument, expected, got).
 import math
 
 from . import _C
-from ._arrays import empty, kind, mask_empty_rows, prepare, squeeze_dim, stream_of, zeros
-from ._groups import as_group
+from ._arrays import empty, kind, prepare, squeeze_dim, stream_of, zeros
+from ._groups import FRAMEWORKS, bind
 
 __version__ = _C.__version__
 __all__ = [
@@ -159,65 +159,69 @@ def unpack_seq_triton(packed_tensor, lengths, block_t=64, block_d=64):
     return unpack_seq(packed_tensor, lengths)
 
 
-def _local_lse(lse, kv_lens):
-    lse = prepare(lse)
-    return lse if kv_lens is None else mask_empty_rows(lse, prepare(kv_lens))
+_CP_OPS = {"rs": 0, "ar": 1, "a2a": 2}
+_CP_PATHS = {"auto": 0, "collectives": 1, "direct": 2}
 
 
-def _contiguous(x):
-    return x.contiguous() if kind(x) == "torch" else x.copy() if not x.flags["C_CONTIGUOUS"] else x
+def _cp(op, cp_attn_out, cp_attn_lse, cp_group, return_lse, is_lse_base_on_e, kv_lens, path):
+    """The one implementation behind the three cp functions: the C++ cp_combine over the
+    group's own NCCL communicator, or over an adapter of its collectives (_groups.py)."""
+    if path not in _CP_PATHS:
+        raise ValueError(f"cpattn: invalid path: expected 'auto', 'collectives' or 'direct', got {path!r}")
+    out, lse = prepare(cp_attn_out, "cp_attn_out"), prepare(cp_attn_lse, "cp_attn_lse")
+    binding = bind(cp_group, out)
+    n = binding.world_size
+    if n == 1:
+        return (cp_attn_out, cp_attn_lse) if return_lse else cp_attn_out
+    if out.ndim != 3:
+        raise ValueError(f"cpattn: invalid cp_attn_out: expected a 3-D tensor [B, H, D], got shape {tuple(out.shape)}")
+    b, h, d = out.shape
+    kept = h if op == "ar" else h // n
+    result = empty(out, (b, kept, d))
+    out_lse = empty(lse, (b, kept)) if return_lse else None
+    if binding.adapter is not None:
+        binding.adapter.like = out
+    _C.cp_combine(_CP_OPS[op], out, lse, binding.nccl_comm, binding.adapter, binding.rank, n, FRAMEWORKS[kind(out)],
+                  result, out_lse, not is_lse_base_on_e, None if kv_lens is None else prepare(kv_lens, "kv_lens"),
+                  _CP_PATHS[path], stream_of(out))
+    return (result, out_lse) if return_lse else result
+
+
+def _dispatch_cp(op, cp_attn_out, cp_attn_lse, cp_group, return_lse, is_lse_base_on_e, kv_lens, path):
+    """Under torch.compile the cp functions go through their registered custom op (opaque to
+    the compiler, with a fake implementation); eager calls go straight to _cp."""
+    if kind(cp_attn_out, "cp_attn_out") == "torch" and _torch_ops.compiling():
+        return _torch_ops.cp_combine(op, cp_attn_out, cp_attn_lse, cp_group, return_lse, is_lse_base_on_e, kv_lens,
+                                     path)
+    return _cp(op, cp_attn_out, cp_attn_lse, cp_group, return_lse, is_lse_base_on_e, kv_lens, path)
 
 
 def cp_lse_ag_out_rs(cp_attn_out, cp_attn_lse, cp_group, ctx=None, return_lse=False, *, is_lse_base_on_e=True,
-                     kv_lens=None):
-    """All-gather the LSEs, correct the local output, reduce-scatter over heads: rank r keeps
-    heads [r*H/N, (r+1)*H/N). cp_attn_out [B, H, D], cp_attn_lse [B, H]; kv_lens [B] marks
-    this rank's empty shards. World size 1 returns the input untouched."""
-    g = as_group(cp_group)
-    n, rank = g.world_size, g.rank_in_group
-    if n == 1:
-        return (cp_attn_out, cp_attn_lse) if return_lse else cp_attn_out
-    b, h = cp_attn_lse.shape
-    if h % n:
-        raise ValueError(f"cpattn: invalid cp_attn_out: expected a head count divisible by the group size {n}, got {h}")
-    lses = g.all_gather(_contiguous(_local_lse(cp_attn_lse, kv_lens)), dim=0).reshape(n, b, h)
-    out, lse = correct_attn_out(cp_attn_out, lses, rank, is_lse_base_on_e=is_lse_base_on_e)
-    result = g.reduce_scatter(out, dim=1)
-    hn = h // n
-    return (result, lse[:, rank * hn:(rank + 1) * hn]) if return_lse else result
+                     kv_lens=None, path="auto"):
+    """Combine this rank's partial with the group's: every rank's lse is gathered, the
+    outputs are merged over heads, rank r keeps heads [r*H/N, (r+1)*H/N). cp_attn_out
+    [B, H, D], cp_attn_lse [B, H]; kv_lens [B] marks this rank's empty shards (0: ignore its
+    lse and out). Returns out [B, H/N, D] (and lse [B, H/N] with return_lse). World size 1
+    returns the input untouched. cp_group: a torch.distributed process group, a vLLM
+    GroupCoordinator (or anything with world_size, rank_in_group, all_gather,
+    reduce_scatter) or an mpi4py communicator. path: 'auto' (the direct NVLink transport
+    where the group's NCCL communicator allows it and the size is under the crossover, else
+    the collectives), 'collectives' or 'direct' (an error where it cannot run)."""
+    return _dispatch_cp("rs", cp_attn_out, cp_attn_lse, cp_group, return_lse, is_lse_base_on_e, kv_lens, path)
 
 
 def cp_lse_ag_out_ar(cp_attn_out, cp_attn_lse, cp_group, ctx=None, return_lse=False, *, is_lse_base_on_e=True,
-                     kv_lens=None):
-    """As cp_lse_ag_out_rs, with an all-reduce: every rank keeps all heads."""
-    g = as_group(cp_group)
-    n, rank = g.world_size, g.rank_in_group
-    if n == 1:
-        return (cp_attn_out, cp_attn_lse) if return_lse else cp_attn_out
-    b, h = cp_attn_lse.shape
-    lses = g.all_gather(_contiguous(_local_lse(cp_attn_lse, kv_lens)), dim=0).reshape(n, b, h)
-    out, lse = correct_attn_out(cp_attn_out, lses, rank, is_lse_base_on_e=is_lse_base_on_e)
-    result = g.all_reduce(out)
-    return (result, lse) if return_lse else result
+                     kv_lens=None, path="auto"):
+    """As cp_lse_ag_out_rs, but every rank keeps all heads: out [B, H, D] (lse [B, H])."""
+    return _dispatch_cp("ar", cp_attn_out, cp_attn_lse, cp_group, return_lse, is_lse_base_on_e, kv_lens, path)
 
 
 def cp_lse_a2a_merge(cp_attn_out, cp_attn_lse, cp_group, ctx=None, return_lse=False, *, is_lse_base_on_e=True,
-                     kv_lens=None):
-    """The rs result with one rounding: every rank's partial for this rank's head slice and
-    its f32 LSE are gathered and merged in f32. Over a Python group this moves the slices with
-    all_gather (groups have no all-to-all); the C++ API does it with one all-to-all."""
-    g = as_group(cp_group)
-    n, rank = g.world_size, g.rank_in_group
-    if n == 1:
-        return (cp_attn_out, cp_attn_lse) if return_lse else cp_attn_out
-    b, h, d = cp_attn_out.shape
-    if h % n:
-        raise ValueError(f"cpattn: invalid cp_attn_out: expected a head count divisible by the group size {n}, got {h}")
-    hn = h // n
-    outs = g.all_gather(_contiguous(prepare(cp_attn_out)), dim=0).reshape(n, b, h, d)[:, :, rank * hn:(rank + 1) * hn]
-    lses = g.all_gather(_contiguous(_local_lse(cp_attn_lse, kv_lens)), dim=0).reshape(n, b, h)[:, :, rank * hn:(rank + 1) * hn]
-    out, lse = merge_attn_states(outs, lses, is_lse_base_on_e=is_lse_base_on_e)
-    return (out, lse) if return_lse else out
+                     kv_lens=None, path="auto"):
+    """The cp_lse_ag_out_rs result with one rounding: every rank's partial for this rank's
+    heads and its f32 lse move in one all-to-all (or the direct transport) and are merged in
+    f32."""
+    return _dispatch_cp("a2a", cp_attn_out, cp_attn_lse, cp_group, return_lse, is_lse_base_on_e, kv_lens, path)
 
 
-from . import _torch_ops  # noqa: E402,F401  (registers torch.ops.cpattn.* when torch is present)
+from . import _torch_ops  # noqa: E402  (registers torch.ops.cpattn.* when torch is present)

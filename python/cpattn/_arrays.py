@@ -1,6 +1,5 @@
 """Array plumbing: allocate outputs of the caller's kind (torch, numpy, cupy), find the
 current CUDA stream, and a few element-wise helpers, without importing what is absent."""
-import sys
 
 
 def kind(x, name="tensor"):
@@ -88,13 +87,3 @@ def squeeze_dim(x, dim, name):
     if kind(x) == "torch":
         return x.squeeze(dim)
     return x.reshape(tuple(s for i, s in enumerate(x.shape) if i != dim % x.ndim))
-
-
-def mask_empty_rows(lse, kv_lens):
-    """lse [B, H] with rows whose kv_len is 0 set to -inf (a new array)."""
-    if kind(lse) == "torch":
-        import torch
-        return torch.where((kv_lens == 0)[:, None], torch.full_like(lse, float("-inf")), lse)
-    import numpy
-    xp = numpy if kind(lse) == "numpy" else sys.modules["cupy"]
-    return xp.where((kv_lens == 0)[:, None], xp.float32("-inf"), lse).astype(lse.dtype)

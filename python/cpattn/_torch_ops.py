@@ -1,11 +1,35 @@
 """torch.ops.cpattn.*: the ops as torch custom ops with fake (meta) implementations, so
-torch.compile traces them and CUDA graphs capture them. Registered only if torch imports."""
+torch.compile traces them and CUDA graphs capture them. Registered only if torch imports.
+
+The cp functions take a group object, which a custom op cannot: their op takes the key of a
+registry entry instead (one per group object, made on first use)."""
 try:
     import torch
 except ImportError:  # numpy/cupy users need no torch
     torch = None
 
+_groups_by_key = {}
+
+
+def compiling():
+    """Whether torch.compile is tracing the caller (False without torch)."""
+    return torch is not None and torch.compiler.is_compiling()
+
+
+def _group_key(group):
+    key = f"group-{id(group)}"
+    _groups_by_key[key] = group  # holds the group: the key stays valid
+    return key
+
+
+def cp_combine(op, out, lse, group, return_lse, is_lse_base_on_e, kv_lens, path):
+    """The cp functions under torch.compile: torch.ops.cpattn.cp_combine with the group's key."""
+    result, result_lse = torch.ops.cpattn.cp_combine(out, lse, _group_key(group), op, is_lse_base_on_e, kv_lens, path)
+    return (result, result_lse) if return_lse else result
+
 if torch is not None:
+    from typing import Optional
+
     from torch import Tensor
 
     @torch.library.custom_op("cpattn::correct_attn_out", mutates_args=("out",))
@@ -43,3 +67,18 @@ if torch is not None:
     @unpack_seq.register_fake
     def _(packed, lengths, total):
         return packed.new_empty((total,) + tuple(packed.shape[2:]))
+
+    @torch.library.custom_op("cpattn::cp_combine", mutates_args=())
+    def cp_combine_op(out: Tensor, lse: Tensor, group_key: str, op: str, is_lse_base_on_e: bool,
+                      kv_lens: Optional[Tensor], path: str) -> tuple[Tensor, Tensor]:
+        from . import _cp
+        result = _cp(op, out, lse, _groups_by_key[group_key], True, is_lse_base_on_e, kv_lens, path)
+        return result[0].clone() if result[0] is out else result[0], result[1].clone() if result[1] is lse else result[1]
+
+    @cp_combine_op.register_fake
+    def _(out, lse, group_key, op, is_lse_base_on_e, kv_lens, path):
+        from ._groups import world_size_of
+        n = world_size_of(_groups_by_key[group_key])
+        b, h, d = out.shape
+        kept = h if op == "ar" or n == 1 else h // n
+        return out.new_empty((b, kept, d)), lse.new_empty((b, kept))

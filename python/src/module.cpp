@@ -6,7 +6,9 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/tuple.h>
 
+#include <cstring>
 #include <map>
+#include <memory>
 #include <optional>
 #include <tuple>
 #include <utility>
@@ -14,6 +16,9 @@
 
 #include "cpattn/config.hpp"
 #include "cpattn/cpattn.hpp"
+#if CPATTN_HAS_NCCL
+#include "cpattn/nccl_comm.hpp"
+#endif
 
 namespace nb = nanobind;
 using cpattn::DType;
@@ -202,6 +207,124 @@ void unpack(Obj packed, Obj lengths, Obj out, bool cu, uintptr_t stream) {
   cpattn::unpack_seq(pv, lv, ov, opt, context(pv.device, stream));
 }
 
+// ------------------------------------------------------------------ the cp functions
+// Python only adapts the group; the cp logic is the C++ cp_combine. A group backed by NCCL
+// hands over its own ncclComm_t (wrapped in NcclComm, once per communicator); any other
+// group is driven through a Python adapter whose collectives receive views of the buffers.
+
+// Views of cpattn's buffers, of the kind the caller's arrays are.
+enum class Framework : int { torch = 0, numpy = 1, cupy = 2 };
+
+// A Communicator whose collectives call back into a Python adapter (python/cpattn/_groups.py)
+// with 1-D uint8 views of the send and receive buffers and the element dtype's name; the
+// adapter runs the group's own tensor collectives on them, in stream order.
+class PythonGroupComm final : public cpattn::Communicator {
+ public:
+  PythonGroupComm(nb::handle adapter, int rank, int size)
+      : adapter_(nb::borrow(adapter)), rank_(rank), size_(size) {}
+  void set_framework(Framework f) { framework_ = f; }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  std::string name() const override { return "python group"; }
+  bool accepts(cpattn::Device) const override { return true; }
+  void all_gather(const void* send, void* recv, size_t count, DType dt, cpattn::Context& ctx) override {
+    call("all_gather", send, count, recv, count * static_cast<size_t>(size_), dt, ctx);
+  }
+  void reduce_scatter(const void* send, void* recv, size_t count, DType dt, cpattn::Context& ctx) override {
+    call("reduce_scatter", send, count * static_cast<size_t>(size_), recv, count, dt, ctx);
+  }
+  void all_reduce(const void* send, void* recv, size_t count, DType dt, cpattn::Context& ctx) override {
+    call("all_reduce", send, count, recv, count, dt, ctx);
+  }
+  void all_to_all(const void* send, void* recv, size_t count, DType dt, cpattn::Context& ctx) override {
+    call("all_to_all", send, count * static_cast<size_t>(size_), recv, count * static_cast<size_t>(size_), dt, ctx);
+  }
+  void all_gather_host(const void* send, void* recv, size_t bytes) override {
+    nb::gil_scoped_acquire gil;
+    const nb::bytes all = nb::cast<nb::bytes>(adapter_.attr("all_gather_host")(nb::bytes(static_cast<const char*>(send), bytes)));
+    if (all.size() != bytes * static_cast<size_t>(size_))
+      throw cpattn::Error("cp_group", std::to_string(bytes * static_cast<size_t>(size_)) + " bytes from all_gather_host",
+                          std::to_string(all.size()));
+    std::memcpy(recv, all.c_str(), all.size());
+  }
+
+ private:
+  nb::object view(const void* p, size_t count, DType dt, const cpattn::Context& ctx) const {
+    const size_t shape[1] = {count * cpattn::dtype_size(dt)};
+    const cpattn::Device d = ctx.device();
+    const int device_type = d.type == cpattn::DeviceType::cuda ? nb::device::cuda::value : nb::device::cpu::value;
+    void* data = const_cast<void*>(p);
+    switch (framework_) {
+      case Framework::torch:
+        return nb::ndarray<nb::pytorch>(data, 1, shape, nb::handle(), nullptr, nb::dtype<uint8_t>(), device_type, d.index).cast(nb::rv_policy::reference);
+      case Framework::cupy:
+        return nb::ndarray<nb::cupy>(data, 1, shape, nb::handle(), nullptr, nb::dtype<uint8_t>(), device_type, d.index).cast(nb::rv_policy::reference);
+      case Framework::numpy:
+        break;
+    }
+    return nb::ndarray<nb::numpy>(data, 1, shape, nb::handle(), nullptr, nb::dtype<uint8_t>(), device_type, d.index).cast(nb::rv_policy::reference);
+  }
+  void call(const char* method, const void* send, size_t send_count, void* recv, size_t recv_count, DType dt,
+            cpattn::Context& ctx) {
+    nb::gil_scoped_acquire gil;
+    adapter_.attr(method)(view(send, send_count, dt, ctx), view(recv, recv_count, dt, ctx), cpattn::dtype_name(dt));
+  }
+  nb::object adapter_;
+  int rank_, size_;
+  Framework framework_ = Framework::numpy;
+};
+
+// One Communicator per group for the life of the process (the first_call consistency check
+// remembers agreed calls on it), never destroyed: it may hold Python objects and NCCL
+// windows past interpreter and communicator shutdown.
+cpattn::Communicator& group_comm(nb::handle adapter, int rank, int size) {
+  static auto& comms = *new std::map<uintptr_t, std::unique_ptr<PythonGroupComm>>;
+  auto& c = comms[reinterpret_cast<uintptr_t>(adapter.ptr())];
+  if (!c) c = std::make_unique<PythonGroupComm>(adapter, rank, size);
+  return *c;
+}
+
+#if CPATTN_HAS_NCCL
+cpattn::Communicator& nccl_comm(uintptr_t comm, int device) {
+  static auto& comms = *new std::map<std::pair<uintptr_t, int>, std::unique_ptr<cpattn::NcclComm>>;
+  auto& c = comms[{comm, device}];
+  if (!c) c = std::make_unique<cpattn::NcclComm>(reinterpret_cast<ncclComm_t>(comm), device);
+  return *c;
+}
+#endif
+
+// op: 0 rs, 1 ar, 2 a2a; path: 0 auto, 1 collectives, 2 direct. The group is either an NCCL
+// communicator (nccl_comm != 0) or a Python adapter with rank and size.
+void cp(int op, Obj out, Obj lse, uintptr_t nccl_communicator, Obj adapter, int rank, int size, int framework,
+        Obj result, Obj out_lse, bool base2, Obj kv_lens, int path, uintptr_t stream) {
+  const TensorView o = view(out, "cp_attn_out"), l = view(lse, "cp_attn_lse"), r = output_view(result, "result");
+  std::optional<TensorView> ol, kv;
+  if (!out_lse.is_none()) ol = output_view(out_lse, "out_lse");
+  if (!kv_lens.is_none()) kv = view(kv_lens, "kv_lens");
+  cpattn::CpOptions opt;
+  opt.lse_base = base2 ? cpattn::LseBase::two : cpattn::LseBase::e;
+  opt.kv_lens = kv ? &*kv : nullptr;
+  opt.out_lse = ol ? &*ol : nullptr;
+  opt.path = static_cast<cpattn::CpPath>(path);
+  cpattn::Communicator* comm = nullptr;
+  if (nccl_communicator) {
+#if CPATTN_HAS_NCCL
+    if (o.device.type != cpattn::DeviceType::cuda)
+      throw cpattn::Error("cp_attn_out", "a CUDA tensor for a group backed by NCCL", o.describe());
+    comm = &nccl_comm(nccl_communicator, o.device.index);
+#else
+    throw cpattn::Error("cp_group", "a group cpattn can drive (this cpattn was built without NCCL)", "an NCCL group");
+#endif
+  } else {
+    auto& g = static_cast<PythonGroupComm&>(group_comm(adapter, rank, size));
+    g.set_framework(static_cast<Framework>(framework));
+    comm = &g;
+  }
+  cpattn::Context* ctx = context(o.device, stream);
+  nb::gil_scoped_release release;
+  cpattn::cp_combine(static_cast<cpattn::CpOp>(op), o, l, *comm, r, opt, ctx);
+}
+
 std::tuple<int64_t, int64_t, int64_t> stats(Obj lengths, bool cu, uintptr_t stream) {
   const TensorView lv = view(lengths, cu ? "cu_seqlens" : "lengths");
   nb::gil_scoped_release release;
@@ -231,5 +354,9 @@ NB_MODULE(_C, m) {
   m.def("unpack_seq", &unpack, nb::arg("packed"), nb::arg("lengths"), nb::arg("out"), nb::arg("cu_seqlens"),
         nb::arg("stream"));
   m.def("describe", [](Obj x, const char* name) { return view(x, name).describe(); }, nb::arg("x"), nb::arg("name"));
+  m.attr("has_nccl") = static_cast<bool>(CPATTN_HAS_NCCL);
+  m.def("cp_combine", &cp, nb::arg("op"), nb::arg("out"), nb::arg("lse"), nb::arg("nccl_comm"), nb::arg("adapter").none(),
+        nb::arg("rank"), nb::arg("size"), nb::arg("framework"), nb::arg("result"), nb::arg("out_lse").none(),
+        nb::arg("base2"), nb::arg("kv_lens").none(), nb::arg("path"), nb::arg("stream"));
   m.def("seq_length_stats", &stats, nb::arg("lengths"), nb::arg("cu_seqlens"), nb::arg("stream"));
 }

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# One call on nvidia-h200-x2: build, the Python cp functions over a torch NCCL group and
+# vLLM-style groups under torchrun (tests: both transports, graphs, torch.compile; then the
+# timing table next to vLLM's Python + Triton rs and the C++ call), logs in $OUT.
+#   usage: OUT=/some/dir bash bench/device_python_cp.sh
+set -uo pipefail
+source bench/device_env.sh
+BUILD=build-device
+MPI=(mpirun --allow-run-as-root --oversubscribe -x NCCL_NVLS_ENABLE -x TORCH_SYMM_MEM_DISABLE_MULTICAST -x NVSHMEM_DISABLE_NVLS)
+step build
+cmake -S . -B $BUILD -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 "${cli11[@]}" >>"$LOG" 2>&1 &&
+  cmake --build $BUILD -j32 >>"$LOG" 2>&1 || { tail -60 "$LOG"; exit 1; }
+export PYTHONPATH=$PWD/$BUILD/python
+step python tests: torch NCCL groups, gloo, drop-in
+timeout 400 python3 -m pytest -q -p no:cacheprovider tests/python/test_torch_nccl.py tests/python/test_torch.py \
+  tests/python/test_ops.py tests/python/test_vllm_dropin.py >"$OUT/python_tests.txt" 2>&1
+tail -3 "$OUT/python_tests.txt"
+step python cp bench, torchrun 2 GPUs
+timeout 300 python3 -m torch.distributed.run --nproc-per-node 2 bench/python_cp.py \
+  $([ -f .peer/seed_triton_bench.py ] && echo --vllm-triton .peer/seed_triton_bench.py) 2>&1 | tee "$OUT/python_cp.txt" | grep -v "^W\|warn"
+step the C++ call in the same run
+timeout 120 "${MPI[@]}" -np 2 $BUILD/tools/cpattn/cpattn bench --op cp-rs --device cuda --comm nccl -B 1,8,64,256 -H 128 \
+  --path auto,collectives -n 50 2>&1 | tee "$OUT/cpp_cp.txt" | grep -E "B[0-9]+ H"
+step done

@@ -1,0 +1,21 @@
+"""The cp functions over a torch NCCL process group and vLLM-style groups, on 2 GPUs under
+torchrun (nccl_ranks.py): both transports against float64, CUDA graphs, torch.compile.
+Skipped, with the reason, without torch or with fewer than 2 GPUs."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="torch is not installed (CI installs numpy only)")
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available() or torch.cuda.device_count() < 2, reason="needs 2 CUDA devices")
+def test_cp_functions_over_torch_nccl_and_vllm_style_groups():
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([HERE] + sys.path), NCCL_NVLS_ENABLE="0",
+               TORCH_SYMM_MEM_DISABLE_MULTICAST="1", NVSHMEM_DISABLE_NVLS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", os.path.join(HERE, "nccl_ranks.py")]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
+    assert res.stdout.count(": ok") == 2, res.stdout[-4000:]
