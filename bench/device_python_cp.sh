@@ -7,6 +7,8 @@ set -uo pipefail
 source bench/device_env.sh
 BUILD=build-device
 MPI=(mpirun --allow-run-as-root --oversubscribe -x NCCL_NVLS_ENABLE -x TORCH_SYMM_MEM_DISABLE_MULTICAST -x NVSHMEM_DISABLE_NVLS)
+# a checkout whose tools/ are mid-edit can carry the committed ones in .cpp_tools (git archive)
+[ -d .cpp_tools/tools ] && cp -r .cpp_tools/tools/. tools/
 step build
 cmake -S . -B $BUILD -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 "${cli11[@]}" >>"$LOG" 2>&1 &&
   cmake --build $BUILD -j32 >>"$LOG" 2>&1 || { tail -60 "$LOG"; exit 1; }

@@ -1,12 +1,14 @@
 """The cp functions from Python on 2+ GPUs (torchrun): cpattn over a torch NCCL process group
 and a vLLM-style group next to the raw torch collectives and vLLM's Python + Triton rs (its
 correct kernel from the file given by --vllm-triton, e.g. .peer/seed_triton_bench.py), in one
-run. Median per call with CUDA events, bf16, the same group and inputs in every column.
+run. Median wall time of one call and a synchronisation, slowest rank (as `cpattn bench`
+times the C++ call), bf16, the same group and inputs in every column.
     torchrun --nproc-per-node 2 bench/python_cp.py [--vllm-triton PATH]"""
 import argparse
 import ctypes
 import importlib.util
 import os
+import time
 
 import torch
 import torch.distributed as dist
@@ -18,15 +20,12 @@ def median_us(fn, iters=50, warmup=5):
     for _ in range(warmup):
         fn()
     torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     times = []
     for _ in range(iters):
-        dist.barrier()
-        start.record()
+        start = time.perf_counter()
         fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) * 1e3)
+        torch.cuda.synchronize()
+        times.append((time.perf_counter() - start) * 1e6)
     times.sort()
     t = torch.tensor([times[len(times) // 2]], device="cuda")
     dist.all_reduce(t, op=dist.ReduceOp.MAX)  # the slowest rank
@@ -73,8 +72,8 @@ def main():
     columns = ["raw ag+rs", "vLLM Python+Triton rs", "cpattn rs vLLM group", "cpattn rs torch PG",
                "cpattn ar torch PG", "cpattn a2a torch PG", "cpattn rs collectives"]
     if rank == 0:
-        print(f"# cp functions from Python, {n} x {torch.cuda.get_device_name()}, bf16, median us per call "
-              f"(CUDA events, slowest rank); cpattn path auto unless named")
+        print(f"# cp functions from Python, {n} x {torch.cuda.get_device_name()}, bf16, median us per call and "
+              f"synchronisation (slowest rank); cpattn path auto unless named")
         print("| shape | " + " | ".join(columns) + " |")
         print("| --- " * (len(columns) + 1) + "|")
     for (b, h, d) in [(1, 128, 512), (8, 128, 512), (64, 128, 512), (256, 128, 512), (2048, 16, 128)]:

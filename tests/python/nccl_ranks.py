@@ -49,7 +49,8 @@ def problem(n, b, h, d, seed):
     lses = (rng.standard_normal((n, b, h)) * 3).astype(np.float32)
     kv = np.ones((n, b), np.int32)
     kv[:, 0] = 0  # a row with no keys on any rank
-    kv[n - 1, 1] = 0  # an empty shard
+    if b > 1:
+        kv[n - 1, 1] = 0  # an empty shard
     outs[kv == 0] = np.nan
     lses[kv == 0] = 5.0  # garbage, masked by kv_lens
     return outs, lses, kv
