@@ -1,6 +1,7 @@
 #pragma once
 // CPATTN_CHECK_CUDA: every CUDA runtime call goes through it; failures become
-// cpattn::Error naming the call and where it happened.
+// cpattn::Error naming the call, the CUDA error's name and its description. Users read
+// these messages: no source paths in them (the call's text says where).
 #include <cuda_runtime.h>
 
 #include <string>
@@ -13,8 +14,7 @@
     if (cpattn_err_ != cudaSuccess)                                                              \
       throw ::cpattn::Error("CUDA", "cudaSuccess from " #call,                                   \
                             std::string(cudaGetErrorName(cpattn_err_)) + " (" +                  \
-                                cudaGetErrorString(cpattn_err_) + ") at " __FILE__ ":" +         \
-                                std::to_string(__LINE__));                                       \
+                                cudaGetErrorString(cpattn_err_) + ")");                          \
   } while (0)
 
 // After a launch: configuration errors surface here, asynchronous faults at the next sync.
