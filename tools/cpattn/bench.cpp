@@ -61,8 +61,19 @@ std::vector<int64_t> sample_rows(int64_t rows, int64_t want = 2048) {
 // past that, back-to-back launches wait for the queue and the figure means nothing.
 constexpr double kHostTimedBytes = 16.0 * 1024 * 1024;
 
-// Rows past this working set are skipped: each row stays under a minute.
-bool fits(Device dev, double bytes) { return bytes <= (dev.type == DeviceType::cuda ? 16e9 : 8e9); }
+// Why a row cannot run, or "" when it can: a working set past what one row may move (each
+// row stays under a minute), or buffers that do not fit in the memory there is now (the
+// inputs, their host copies and the results: on the host, or on the GPU for CUDA).
+std::string skip_reason(Device dev, double working_set, double host_bytes, double device_bytes) {
+  const bool cuda = dev.type == DeviceType::cuda;
+  const double cap = cuda ? 16e9 : 8e9;
+  if (working_set > cap)
+    return "a working set of " + fmt_bytes(working_set) + ", past the " + fmt_bytes(cap) + " a " + (cuda ? "CUDA" : "CPU") +
+           " bench row may move (each row stays under a minute)";
+  std::string why = memory_shortfall(Device::cpu(), cuda ? host_bytes : host_bytes + device_bytes);
+  if (why.empty() && cuda) why = memory_shortfall(dev, device_bytes);
+  return why;
+}
 
 Row bench_merge(bool merge, const Shape& s, DType dt, Device dev, const BenchOptions& o, double copy_gbs) {
   const auto [B, H, D, N] = s;
@@ -72,10 +83,9 @@ Row bench_merge(bool merge, const Shape& s, DType dt, Device dev, const BenchOpt
   const size_t es = dtype_size(dt);
   const int64_t rows = B * H, data_elems = (merge ? N : 1) * rows * D;
   row.bytes = static_cast<double>((merge ? N + 1 : 2) * rows * D * static_cast<int64_t>(es) + (N + 1) * rows * 4);
-  if (!fits(dev, row.bytes * 1.2)) {
-    row.note = "skipped: working set too large";
-    return row;
-  }
+  // the buffers are the working set; their host copies (inputs, and the results read back) as much again
+  row.note = skip_reason(dev, row.bytes, row.bytes, row.bytes);
+  if (!row.note.empty()) return row;
   std::vector<char> data_h(static_cast<size_t>(data_elems) * es);
   std::vector<float> lses_h(static_cast<size_t>(N * rows));
   fill_values(data_h.data(), dt, data_elems, o.seed);
@@ -152,10 +162,10 @@ Row bench_pack(bool pack, int64_t B, int64_t max_len, int64_t F, DType dt, Devic
   const size_t es = dtype_size(dt);
   row.shape = "B" + std::to_string(B) + " Lmax" + std::to_string(L) + " F" + std::to_string(F) + " tok" + std::to_string(T);
   row.bytes = static_cast<double>(pack ? (T + B * L) * F * static_cast<int64_t>(es) : 2 * T * F * static_cast<int64_t>(es));
-  if (!fits(dev, row.bytes * 1.2)) {
-    row.note = "skipped: working set too large";
-    return row;
-  }
+  // tokens and padded buffers; on the host both once more and the one read back
+  const double buffers = static_cast<double>(T + B * L) * static_cast<double>(F) * static_cast<double>(es);
+  row.note = skip_reason(dev, row.bytes, 2 * buffers, buffers);
+  if (!row.note.empty()) return row;
   std::vector<char> tokens_h(static_cast<size_t>(T * F) * es), padded_h(static_cast<size_t>(B * L * F) * es);
   fill_values(tokens_h.data(), dt, T * F, o.seed);
   fill_values(padded_h.data(), dt, B * L * F, o.seed + 7);
@@ -272,19 +282,36 @@ void write_json(const std::string& path, const std::string& header, double copy_
 
 int run_cp_bench(const BenchOptions& o, Device dev, DType dt);  // bench_cp.cpp
 
+int finish_bench(int64_t rows, int64_t skipped, int64_t wrong, const std::string& first_skip, const std::string& suffix) {
+  if (rows > 0 && skipped == rows) {
+    std::printf("# NOTHING RAN: every row was SKIPPED\n");
+    std::fflush(stdout);
+    throw Error("sizes", "at least one bench row that can run", "none: all " + std::to_string(rows) + " SKIPPED (the first: " + first_skip + ")");
+  }
+  std::printf("# %s: %lld wrong values%s%s\n", wrong ? "FAILED" : "OK", static_cast<long long>(wrong),
+              skipped ? (", " + std::to_string(skipped) + " of " + std::to_string(rows) + " rows SKIPPED").c_str() : "",
+              suffix.c_str());
+  std::fflush(stdout);
+  return wrong ? 1 : 0;
+}
+
 int run_bench(const BenchOptions& o) {
   const Device dev = parse_device(o.device);
   const DType dt = parse_dtype_option(o.dtype);
   if (o.pdl && dev.type != DeviceType::cuda) throw Error("--pdl", "--device cuda (a launch mode of CUDA kernels)", o.device);
   if (o.pdl && (o.op == "pack" || o.op == "unpack"))
     throw Error("--pdl", "--op correct, merge or cp-* (pack and unpack launch ordinarily)", o.op);
-  if (o.op.rfind("cp-", 0) == 0) return run_cp_bench(o, dev, dt);
+  if (o.op.rfind("cp-", 0) == 0) {
+    check_device(dev);
+    return run_cp_bench(o, dev, dt);
+  }
   const bool merge_like = o.op == "correct" || o.op == "merge";
   const bool pack_like = o.op == "pack" || o.op == "unpack";
   if (!merge_like && !pack_like)
     throw Error("--op", "correct, merge, pack, unpack, cp-rs, cp-ar or cp-a2a", "'" + o.op + "'");
   if (merge_like && dt != DType::f32 && dt != DType::f16 && dt != DType::bf16)
     throw Error("--dtype", "f32, f16 or bf16 for " + o.op, o.dtype);
+  check_device(dev);
   const size_t copy_bytes = dev.type == DeviceType::cuda ? (size_t{1} << 30) : (size_t{256} << 20);
   const double copy_gbs = copy_bandwidth_gbs(dev, copy_bytes);
   std::ostringstream header;
@@ -298,10 +325,14 @@ int run_bench(const BenchOptions& o) {
   Table t({{"op", 8}, {"shape", 30}, {"bytes", 12}, {"time(us)", 10}, {"GB/s", 8}, {"%copy", 6}, {"host(us)", 8},
            {"max_err", 8}, {"#checked", 9}, {"#wrong", 6}});
   std::printf("%s", t.str().c_str());  // the header; rows follow as they are measured
+  const Table lead({{"op", 8}, {"shape", 30}, {"bytes", 12}});  // a skipped row: these cells, then why
   auto add = [&](const Row& r) {
     rows.push_back(r);
-    if (!r.note.empty()) std::printf("%s", t.row({r.op, r.shape, fmt(r.bytes, 0), r.note}).c_str());
-    else
+    if (!r.note.empty()) {
+      std::string cells = lead.row({r.op, r.shape, fmt(r.bytes, 0)});
+      cells.pop_back();  // the newline
+      std::printf("%s SKIPPED: %s\n", cells.c_str(), r.note.c_str());
+    } else
       std::printf("%s", t.row({r.op, r.shape, fmt(r.bytes, 0), fmt(r.us, 2), fmt(r.gbs, 0), fmt(r.pct, 1), fmt(r.host_us, 1),
                                fmt_sci(r.err), std::to_string(r.checked), std::to_string(r.wrong)})
                             .c_str());
@@ -313,11 +344,13 @@ int run_bench(const BenchOptions& o) {
     for (const PackShape& s : pack_shapes(o, dt, dev))
       add(bench_pack(o.op == "pack", s.B, s.max_len, s.F, o.batch.empty() && o.max_len.empty() && o.features.empty() ? s.dtype : dt, dev, o, copy_gbs));
   }
-  int64_t wrong = 0;
-  for (const Row& r : rows) wrong += r.wrong;
-  std::printf("# %s: %lld wrong values\n", wrong ? "FAILED" : "OK", static_cast<long long>(wrong));
+  int64_t wrong = 0, skipped = 0;
+  for (const Row& r : rows) {
+    wrong += r.wrong;
+    skipped += r.note.empty() ? 0 : 1;
+  }
   if (!o.json.empty()) write_json(o.json, header.str(), copy_gbs, rows);
-  return wrong ? 1 : 0;
+  return finish_bench(static_cast<int64_t>(rows.size()), skipped, wrong, rows.empty() ? "" : rows.front().note, "");
 }
 
 }  // namespace cpattn::cli

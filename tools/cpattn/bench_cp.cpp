@@ -2,6 +2,7 @@
 // issues, timed alone in the same run; algbw and busbw computed as nccl-tests does for the
 // main collective (reduce-scatter, all-reduce or all-to-all of the attention output).
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -19,7 +20,30 @@ struct CpRow {  // POD, gathered to rank 0
   double bytes, us, loop_us, graph_us, checked_us, coll_us, err;
   int64_t checked, wrong;
   char reason[120];  // why auto did not take the direct path
+  char skipped[240];  // why the row did not run ("" when it ran)
 };
+
+// Why a row cannot run on this rank, or "": H not split evenly by rs / a2a, or buffers that do
+// not fit in the memory there is now. Per rank, with `data` one rank's input: on the device the
+// input, the result, the library's workspace (rs: one input, a2a: two) and the raw collectives'
+// two buffers of N inputs each; on the host the input and, for the check, every rank's input
+// rebuilt (freed before the collectives run). Ranks that are threads of this process (--comm
+// local) hold theirs at once.
+std::string skip_reason(CpOp op, const BenchOptions& o, Device dev, DType dt, int64_t N, int64_t B, int64_t H, int64_t D) {
+  if (op != CpOp::ar && H % N != 0)
+    return "H = " + std::to_string(H) + " is not divisible by the " + std::to_string(N) + " ranks (" +
+           cp_op_name(op) + " splits the heads over the ranks)";
+  const double n = static_cast<double>(N), in_process = o.comm == "local" ? n : 1;
+  const double data = static_cast<double>(B) * static_cast<double>(H) * static_cast<double>(D) * static_cast<double>(dtype_size(dt));
+  const double result = op == CpOp::ar ? data : data / n, workspace = op == CpOp::rs ? data : op == CpOp::a2a ? 2 * data : 0;
+  const double lses = static_cast<double>(B) * static_cast<double>(H) * 4 * (n + 3);
+  const double host = data + n * data + result + lses, device = data + result + workspace + 2 * n * data + lses;
+  // on the CPU the check's copies are freed before the collectives' buffers are taken
+  const double cpu = 2 * data + result + workspace + std::max(n * data + result, 2 * n * data) + 2 * lses;
+  std::string why = memory_shortfall(Device::cpu(), in_process * (dev.type == DeviceType::cuda ? host : cpu));
+  if (why.empty() && dev.type == DeviceType::cuda) why = memory_shortfall(dev, in_process * device);
+  return why;
+}
 
 double median_wall_us(Device dev, int iters, int warmup, const std::function<void()>& fn) {
   for (int i = 0; i < warmup; ++i) fn();
@@ -148,6 +172,9 @@ int run_cp_bench(const BenchOptions& o, Device dev, DType dt) {
   if (dt != DType::f32 && dt != DType::f16 && dt != DType::bf16) throw Error("--dtype", "f32, f16 or bf16", o.dtype);
   const int local_ranks = o.ranks.empty() ? 4 : static_cast<int>(o.ranks.front());
   int status = 0;
+  std::atomic<bool> nothing_ran{false};
+  std::function<int()> summary;  // rank 0's summary line and exit status
+  std::string first_skip;
   for_each_rank(o, local_ranks, dev, [&](Communicator& comm, Device device) {
     const int64_t N = comm.size();
     std::vector<CpRow> rows;
@@ -158,14 +185,34 @@ int run_cp_bench(const BenchOptions& o, Device dev, DType dt) {
       for (int64_t B : batches)
         for (int64_t D : dims.empty() ? std::vector<int64_t>{H == 128 ? 512 : 128} : dims)
           for (CpPath path : paths) {
-            if (op != CpOp::ar && H % N != 0) continue;
-            rows.push_back(run_case(op, path, comm, device, dt, B, H, D, o));
+            // a row runs on every rank or on none: the ranks agree on each one's reason, each
+            // measuring the memory once every rank has freed the row before (a barrier)
+            const char token = 0;
+            std::vector<char> barrier(static_cast<size_t>(N));
+            comm.all_gather_host(&token, barrier.data(), 1);
+            CpRow skip{};
+            skip.B = B, skip.H = H, skip.D = D, skip.asked = path, skip.taken = path;
+            skip.bytes = static_cast<double>(B * H * D) * static_cast<double>(dtype_size(dt));
+            std::snprintf(skip.skipped, sizeof(skip.skipped), "%s", skip_reason(op, o, device, dt, N, B, H, D).c_str());
+            std::vector<CpRow> each(static_cast<size_t>(N));
+            comm.all_gather_host(&skip, each.data(), sizeof(CpRow));
+            const auto short_rank = std::find_if(each.begin(), each.end(), [](const CpRow& x) { return x.skipped[0] != 0; });
+            if (short_rank == each.end()) {
+              rows.push_back(run_case(op, path, comm, device, dt, B, H, D, o));
+              continue;
+            }
+            if (!skip.skipped[0])
+              std::snprintf(skip.skipped, sizeof(skip.skipped), "rank %lld %s",
+                            static_cast<long long>(short_rank - each.begin()), short_rank->skipped);
+            rows.push_back(skip);
           }
     std::vector<CpRow> all(rows.size() * static_cast<size_t>(N));
     comm.all_gather_host(rows.data(), all.data(), rows.size() * sizeof(CpRow));
-    int64_t wrong = 0;
+    int64_t wrong = 0, skipped = 0;
     for (const CpRow& x : all) wrong += x.wrong;
+    for (const CpRow& x : rows) skipped += x.skipped[0] ? 1 : 0;
     if (wrong) status = 1;
+    if (!rows.empty() && skipped == static_cast<int64_t>(rows.size())) nothing_ran = true;
     if (comm.rank() != 0) return;
     // nccl-tests bus bandwidth factors for the main collective
     const double n = static_cast<double>(N);
@@ -179,7 +226,7 @@ int run_cp_bench(const BenchOptions& o, Device dev, DType dt) {
                 dtype_name(dt), o.iters);
     Table t({{"shape", 18}, {"path", 18}, {"bytes", 11}, {"call(us)", 9}, {"loop(us)", 9}, {"graph(us)", 9}, {"checked(us)", 11},
              {"coll(us)", 9}, {"call/coll", 9}, {"algbw", 8}, {"busbw", 8}, {"max_err", 8}, {"#wrong", 6}});
-    std::vector<std::string> reasons;
+    std::vector<std::string> reasons, skipped_rows;
     for (size_t i = 0; i < rows.size(); ++i) {
       CpRow w = rows[i];
       for (int64_t q = 0; q < N; ++q) {
@@ -191,6 +238,14 @@ int run_cp_bench(const BenchOptions& o, Device dev, DType dt) {
         w.coll_us = std::max(w.coll_us, x.coll_us);
         w.err = std::max(w.err, x.err);
         w.wrong += q ? x.wrong : 0;
+      }
+      if (w.skipped[0]) {
+        skipped_rows.push_back(t.row({"B" + std::to_string(w.B) + " H" + std::to_string(w.H) + " D" + std::to_string(w.D),
+                                      cp_path_name(w.asked), fmt(w.bytes, 0)}));
+        skipped_rows.back().resize(skipped_rows.back().find_last_not_of(" \n") + 1);
+        skipped_rows.back() += "  SKIPPED: " + std::string(w.skipped) + "\n";
+        if (first_skip.empty()) first_skip = w.skipped;
+        continue;
       }
       const double algbw = w.bytes / w.us / 1e3;
       std::string path = cp_path_name(w.taken);
@@ -206,12 +261,21 @@ int run_cp_bench(const BenchOptions& o, Device dev, DType dt) {
     }
 
     std::printf("%s", t.str().c_str());
+    for (const std::string& r : skipped_rows) std::printf("%s", r.c_str());
     for (size_t i = 0; i < reasons.size(); ++i)
       std::printf("# [%zu] auto took the collectives: %s\n", i + 1, reasons[i].c_str());
-    std::printf("# %s: %lld wrong values (algbw/busbw in GB/s of the attention output, nccl-tests factors)\n",
-                wrong ? "FAILED" : "OK", static_cast<long long>(wrong));
     std::fflush(stdout);
+    summary = [=] {
+      return finish_bench(static_cast<int64_t>(rows.size()), skipped, wrong, first_skip,
+                          " (algbw/busbw in GB/s of the attention output, nccl-tests factors)");
+    };
   });
+  // after every rank is done: with nothing run, every process exits 2 (rank 0 prints why)
+  if (summary) {
+    const int s = summary();
+    return std::max(s, status);
+  }
+  if (nothing_ran) throw Error("sizes", "at least one bench row that can run", "none: every row SKIPPED (rank 0 lists why)");
   return status;
 }
 

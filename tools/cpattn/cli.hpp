@@ -70,6 +70,11 @@ std::unique_ptr<Communicator> make_process_comm(const std::string& name, Device&
 // process for mpi/nccl.
 void for_each_rank(const CommonOptions& o, int ranks, Device device, const std::function<void(Communicator&, Device)>& fn);
 
+// The end of a bench run: the summary line and the exit status (0, or 1 with a wrong value).
+// When every one of `rows` was skipped, nothing ran: prints so and throws an Error naming the
+// first row's reason (the CLI exits 2).
+int finish_bench(int64_t rows, int64_t skipped, int64_t wrong, const std::string& first_skip, const std::string& suffix);
+
 // Fills `n` elements of dtype at host memory `p` with deterministic values in [-2, 2).
 void fill_values(void* p, DType dtype, int64_t n, uint64_t seed);
 // Element i of a dense host buffer of `dtype`, as f64.
@@ -90,5 +95,6 @@ class Table {
 };
 std::string fmt(double v, int precision = 2);
 std::string fmt_sci(double v);
+std::string fmt_bytes(double bytes);  // "512 B", "3.2 GiB", "1.9 PiB"
 
 }  // namespace cpattn::cli

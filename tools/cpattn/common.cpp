@@ -119,4 +119,12 @@ std::string fmt_sci(double v) {
   return o.str();
 }
 
+std::string fmt_bytes(double bytes) {
+  if (std::isnan(bytes)) return "-";
+  static const char* const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  int u = 0;
+  while (std::fabs(bytes) >= 1024 && u < 6) bytes /= 1024, ++u;
+  return u == 0 ? fmt(bytes, 0) + " B" : fmt(bytes, 1) + " " + units[u];
+}
+
 }  // namespace cpattn::cli

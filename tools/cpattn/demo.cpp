@@ -1,10 +1,11 @@
 // cpattn demo: a random decode batch whose KV is split over N ranks; each rank holds its
 // partial attention (empty shards carry garbage, masked by kv_lens), the cp_* functions
 // combine them, and every rank's result is checked against unsplit f64 attention.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <algorithm>
+#include <exception>
 #include <mutex>
 #include <vector>
 
@@ -24,6 +25,35 @@ void store(void* p, DType dt, int64_t i, double v) {
     case DType::bf16: static_cast<uint16_t*>(p)[i] = detail::f32_to_bf16(static_cast<float>(v)); break;
     default: static_cast<float*>(p)[i] = static_cast<float>(v);
   }
+}
+
+// Refuses, before anything is allocated, a demo that cannot fit: the f64 reference attention
+// (K and V [B, S, D], q, the unsplit result and every rank's partial [B, H, D]) on the host,
+// and each rank's buffers for the cp calls (the input, the result, their host copies, the
+// library's workspace: two outputs' worth and the gathered LSEs) on the device. Ranks that are
+// threads of this process (--comm local) share the reference and run their calls at once.
+void check_demo_memory(const DemoOptions& o, int64_t heads, int ranks, DType dt, Device device) {
+  const double B = static_cast<double>(o.batch), S = static_cast<double>(o.kv_len), H = static_cast<double>(heads),
+               D = static_cast<double>(o.head_dim), N = ranks, es = static_cast<double>(dtype_size(dt));
+  const double kv = 2 * B * S * D * 8, rows = B * H * D * 8 * (2 + N) + B * H * 8 * (1 + N) + B * 8 * (1 + 3 * N);
+  const double data = B * H * D * es, lses = B * H * 4 * (N + 6);
+  const double in_process = o.comm == "local" ? N : 1;  // ranks whose buffers this process holds
+  const bool cuda = device.type == DeviceType::cuda;
+  const double device_bytes = in_process * (4 * data + lses), host_bytes = kv + rows + in_process * 2 * data + (cuda ? 0 : device_bytes);
+  char sizes[160];
+  std::snprintf(sizes, sizeof(sizes), "demo -B %lld -H %lld -D %lld -S %lld on %d ranks", static_cast<long long>(o.batch),
+                static_cast<long long>(heads), static_cast<long long>(o.head_dim), static_cast<long long>(o.kv_len), ranks);
+  const std::string shrink = "; a smaller --batch, --kv-len, --heads or --head-dim shrinks it";
+  check_memory(Device::cpu(), host_bytes, sizes,
+               "f64 K and V [B, S, D] for the reference attention: " + fmt_bytes(kv) + ", f64 q, unsplit result and " +
+                   std::to_string(ranks) + " partials [B, H, D]: " + fmt_bytes(rows) +
+                   (cuda ? ", host copies of the ranks' buffers: " + fmt_bytes(in_process * 2 * data)
+                         : ", the ranks' buffers: " + fmt_bytes(in_process * 2 * data + device_bytes)) +
+                   shrink);
+  if (cuda)
+    check_memory(device, device_bytes, sizes,
+                 "inputs, results and workspace of " + std::to_string(static_cast<int>(in_process)) + " rank(s) on " +
+                     device_name(device) + shrink);
 }
 
 }  // namespace
@@ -125,6 +155,7 @@ int run_demo(const DemoOptions& o) {
   if (dt != DType::f32 && dt != DType::f16 && dt != DType::bf16) throw Error("--dtype", "f32, f16 or bf16", o.dtype);
   const LseBase base = parse_lse_base(o.lse_base);
   const CpPath path = parse_path(o.path);
+  check_device(dev);
   if (o.batch < 1 || o.heads < 0 || o.head_dim < 1 || o.kv_len < 0)
     throw Error("sizes", "--batch, --heads, --head-dim >= 1 and --kv-len >= 0", "a smaller value");
   int status = 0;
@@ -136,6 +167,20 @@ int run_demo(const DemoOptions& o) {
     const int64_t heads = o.heads > 0 ? o.heads : (16 + N - 1) / N * N;
     if (heads % N != 0)
       throw Error("--heads", "a multiple of the number of ranks (" + std::to_string(N) + ")", std::to_string(heads));
+    // every rank stops when one lacks the memory (one rank alone would leave the others waiting)
+    std::exception_ptr short_of_memory;
+    try {
+      check_demo_memory(o, heads, N, dt, device);
+    } catch (const Error&) {
+      short_of_memory = std::current_exception();
+    }
+    const char lacking = short_of_memory ? 1 : 0;
+    std::vector<char> short_on(static_cast<size_t>(N));
+    comm.all_gather_host(&lacking, short_on.data(), 1);
+    if (short_of_memory) std::rethrow_exception(short_of_memory);
+    for (int r = 0; r < N; ++r)
+      if (short_on[static_cast<size_t>(r)])
+        throw Error("sizes", "sizes that fit on every rank", "rank " + std::to_string(r) + " lacks the memory (its message says how much)");
     {
       std::lock_guard<std::mutex> lock(mu);  // local ranks share one problem; processes build the same one
       if (!problem) {

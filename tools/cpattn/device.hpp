@@ -28,6 +28,27 @@ class Buffer {
 };
 
 bool cuda_available();  // compiled with CUDA and a device is present
+// --device cuda[:i] only where it can run: an Error naming --device for a build without CUDA,
+// no visible CUDA device ("no CUDA device visible", with the CUDA runtime's reason) or an index
+// past the visible devices. Nothing for the CPU.
+void check_device(Device device);
+
+// Memory this process can still allocate, and which limit says so.
+struct MemoryAvailable {
+  double bytes = 0;
+  std::string source;  // e.g. "MemAvailable in /proc/meminfo", "free memory of cuda:0 (cudaMemGetInfo)"
+};
+// Host: the least of /proc/meminfo MemAvailable (else sysconf), the cgroup memory limit less its
+// use (v2 memory.max, v1 memory.limit_in_bytes) and the address-space / data rlimits less what
+// this process maps. CUDA: the device's free memory.
+MemoryAvailable memory_available(Device device);
+// "" when `needed` bytes fit in memory_available(device); else a phrase for a skipped row:
+// "needs about 9.0 GiB of host memory, 2.9 GiB available (...)".
+std::string memory_shortfall(Device device, double needed);
+// Throws Error("sizes", ...) when `needed` bytes do not fit in memory_available(device),
+// saying how much is needed and how much there is; `what` names the run and its sizes
+// ("-B 4096 -H 32 ..."), `detail` the largest part and what to make smaller.
+void check_memory(Device device, double needed, const std::string& what, const std::string& detail);
 std::string device_description(Device device);
 void synchronize(Device device);
 

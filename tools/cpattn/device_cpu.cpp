@@ -1,9 +1,16 @@
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <vector>
 
+#include "cli.hpp"
 #include "device.hpp"
 
 #if CPATTN_HAS_CUDA
@@ -26,6 +33,80 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
 }
+
+// The number after `key` on its line of a "key value" file (/proc/meminfo, memory.stat,
+// /proc/self/status); -1 when absent.
+double read_field(const std::string& path, const std::string& key) {
+  std::ifstream f(path);
+  std::string line, k;
+  while (std::getline(f, line)) {
+    std::istringstream in(line);
+    double v = 0;
+    if (in >> k && k == key && in >> v) return v;
+  }
+  return -1;
+}
+
+// A file holding one number; -1 when absent or not a number (cgroup v2 writes "max").
+double read_number(const std::string& path) {
+  std::ifstream f(path);
+  std::string s;
+  if (!(f >> s) || s.find_first_not_of("0123456789") != std::string::npos) return -1;
+  return std::stod(s);
+}
+
+void consider(MemoryAvailable& m, double bytes, const std::string& source) {
+  if (bytes >= 0 && bytes < m.bytes) m = {bytes, source};
+}
+
+// The memory cgroup limits over this process, each less what its group uses (page cache that
+// can be dropped not counted): every level from the process's own cgroup up to the mount's
+// root (inside a container the mount's root is the container's own cgroup).
+void consider_cgroups(MemoryAvailable& m) {
+  std::ifstream f("/proc/self/cgroup");
+  std::string line;
+  while (std::getline(f, line)) {  // "0::/path" (v2) or "4:memory:/path" (v1)
+    const size_t a = line.find(':'), b = line.find(':', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    const std::string controllers = line.substr(a + 1, b - a - 1);
+    const bool v2 = line.compare(0, a, "0") == 0 && controllers.empty();
+    bool v1 = false;
+    std::istringstream list(controllers);
+    for (std::string c; std::getline(list, c, ',');) v1 = v1 || c == "memory";
+    if (!v1 && !v2) continue;
+    const std::string root = v2 ? "/sys/fs/cgroup" : "/sys/fs/cgroup/memory";
+    const std::string limit_file = v2 ? "memory.max" : "memory.limit_in_bytes";
+    for (std::string dir = line.substr(b + 1);;) {
+      const std::string d = root + (dir == "/" ? "" : dir);
+      const double limit = read_number(d + "/" + limit_file);
+      if (limit > 0 && limit < 1e18) {  // v1 writes a number near 2^63 for no limit
+        const double used = read_number(d + (v2 ? "/memory.current" : "/memory.usage_in_bytes"));
+        const double cache = read_field(d + "/memory.stat", v2 ? "inactive_file" : "total_inactive_file");
+        consider(m, std::max(0.0, limit - std::max(0.0, used - std::max(0.0, cache))),
+                 "the cgroup limit " + d + "/" + limit_file + " of " + fmt_bytes(limit) + " less what the group uses");
+      }
+      if (dir.empty() || dir == "/") break;
+      dir = dir.substr(0, dir.rfind('/'));
+      if (dir.empty()) dir = "/";
+    }
+  }
+}
+
+// ulimit -v / -d: the limit less what this process already maps.
+void consider_rlimits(MemoryAvailable& m) {
+  const struct {
+    int resource;
+    const char *name, *status_key;
+  } limits[] = {{RLIMIT_AS, "the address-space limit (ulimit -v)", "VmSize:"},
+                {RLIMIT_DATA, "the data limit (ulimit -d)", "VmData:"}};
+  for (const auto& l : limits) {
+    rlimit r{};
+    if (getrlimit(l.resource, &r) != 0 || r.rlim_cur == RLIM_INFINITY) continue;
+    const double limit = static_cast<double>(r.rlim_cur), used = std::max(0.0, read_field("/proc/self/status", l.status_key)) * 1024;
+    consider(m, std::max(0.0, limit - used), std::string(l.name) + " of " + fmt_bytes(limit) + " less what this process maps");
+  }
+}
+
 }  // namespace
 
 Buffer::Buffer(size_t bytes, Device device) : bytes_(bytes), device_(device) {
@@ -33,13 +114,21 @@ Buffer::Buffer(size_t bytes, Device device) : bytes_(bytes), device_(device) {
   if (device.type == DeviceType::cuda) {
 #if CPATTN_HAS_CUDA
     CLI_CUDA(cudaSetDevice(device.index));
-    CLI_CUDA(cudaMalloc(&ptr_, n));
+    const cudaError_t e = cudaMalloc(&ptr_, n);
+    if (e == cudaErrorMemoryAllocation) {
+      (void)cudaGetLastError();
+      throw Error("sizes", "sizes whose buffers fit in the memory of " + device_name(device),
+                  "an allocation of " + fmt_bytes(static_cast<double>(n)) + " that failed (out of memory)");
+    }
+    CLI_CUDA(e);
 #else
     throw Error("--device", "cpu (this build has no CUDA)", "cuda");
 #endif
   } else {
     ptr_ = std::aligned_alloc(256, (n + 255) / 256 * 256);
-    if (!ptr_) throw Error("memory", std::to_string(n) + " bytes", "allocation failure");
+    if (!ptr_)
+      throw Error("sizes", "sizes whose buffers fit in host memory",
+                  "an allocation of " + fmt_bytes(static_cast<double>(n)) + " that failed (out of memory)");
   }
 }
 Buffer::Buffer(Buffer&& o) noexcept : ptr_(o.ptr_), bytes_(o.bytes_), device_(o.device_) { o.ptr_ = nullptr; }
@@ -87,6 +176,70 @@ bool cuda_available() {
 #else
   return false;
 #endif
+}
+
+void check_device(Device device) {
+  if (device.type != DeviceType::cuda) return;
+#if CPATTN_HAS_CUDA
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess || n < 1) {
+    (void)cudaGetLastError();
+    std::string why = e == cudaSuccess || e == cudaErrorNoDevice ? "the CUDA runtime finds none"
+                      : e == cudaErrorInsufficientDriver
+                          ? "no NVIDIA driver is loaded, or it is older than this cpattn's CUDA runtime"
+                          : std::string(cudaGetErrorName(e)) + ": " + cudaGetErrorString(e);
+    if (const char* visible = std::getenv("CUDA_VISIBLE_DEVICES")) why += "; CUDA_VISIBLE_DEVICES='" + std::string(visible) + "'";
+    throw Error("--device", "cpu (no CUDA device visible: " + why + ")", device_name(device));
+  }
+  if (device.index >= n)
+    throw Error("--device", "cuda:0 to cuda:" + std::to_string(n - 1) + " (" + std::to_string(n) + " visible)", device_name(device));
+#else
+  throw Error("--device", "cpu (this cpattn was built without CUDA)", device_name(device));
+#endif
+}
+
+MemoryAvailable memory_available(Device device) {
+#if CPATTN_HAS_CUDA
+  if (device.type == DeviceType::cuda) {
+    CLI_CUDA(cudaSetDevice(device.index));
+    size_t free = 0, total = 0;
+    CLI_CUDA(cudaMemGetInfo(&free, &total));
+    return {static_cast<double>(free),
+            "free memory of " + device_name(device) + " of " + fmt_bytes(static_cast<double>(total)) + ", cudaMemGetInfo"};
+  }
+#endif
+  MemoryAvailable m{INFINITY, "no limit known"};
+  const double kb = read_field("/proc/meminfo", "MemAvailable:");
+  if (kb >= 0) {
+    consider(m, kb * 1024, "MemAvailable in /proc/meminfo");
+  } else {
+    const long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0) consider(m, static_cast<double>(pages) * static_cast<double>(page), "free memory (sysconf)");
+  }
+  consider_cgroups(m);
+  consider_rlimits(m);
+  return m;
+}
+
+namespace {
+std::string memory_name(Device device) {
+  return device.type == DeviceType::cuda ? "memory on " + device_name(device) : "host memory";
+}
+}  // namespace
+
+std::string memory_shortfall(Device device, double needed) {
+  const MemoryAvailable m = memory_available(device);
+  if (!(needed > m.bytes)) return "";
+  return "needs about " + fmt_bytes(needed) + " of " + memory_name(device) + ", " + fmt_bytes(m.bytes) + " available (" +
+         m.source + ")";
+}
+
+void check_memory(Device device, double needed, const std::string& what, const std::string& detail) {
+  const MemoryAvailable m = memory_available(device);
+  if (!(needed > m.bytes)) return;
+  throw Error("sizes", "sizes that fit in the " + fmt_bytes(m.bytes) + " of " + memory_name(device) + " available (" + m.source + ")",
+              what + ", which needs about " + fmt_bytes(needed) + " (" + detail + ")");
 }
 
 std::string device_description(Device device) {

@@ -2,11 +2,18 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <new>
 
 #include "cli.hpp"
 #include "cpattn/config.hpp"
 
 namespace {
+
+// The exit status, the same for every subcommand: the commands return 0, or 1 for a wrong value.
+constexpr int kOk = 0, kUsage = 2;
+constexpr const char* kExitStatus =
+    "Exit status: 0 when every checked value was right; 1 when some value was wrong (the table says which); 2 for bad "
+    "usage or input, or when nothing could run (sizes that do not fit, no CUDA device, ...): the message on stderr says why.";
 
 void add_common(CLI::App* app, cpattn::cli::CommonOptions& o, const char* default_dtype) {
   o.dtype = default_dtype;
@@ -44,7 +51,7 @@ int main(int argc, char** argv) {
     if (sub != "demo" && sub != "bench" && sub != "verify") {
       std::fprintf(stderr, "%s (cpattn --help lists them)\n",
                    cpattn::Error("subcommand", "demo, bench or verify", "'" + sub + "'").what());
-      return 2;
+      return kUsage;
     }
   }
   CLI::App app{"cpattn " CPATTN_VERSION
@@ -104,14 +111,27 @@ int main(int argc, char** argv) {
   add_common(v, verify, "bf16");
   v->add_flag("--quick", verify.quick, "A smaller matrix");
 
-  CLI11_PARSE(app, argc, argv);
+  for (CLI::App* sub : {&app, d, b, v}) sub->footer(kExitStatus);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // CLI11 prints the message (or the help / version text); the status is ours
+    return app.exit(e) == 0 ? kOk : kUsage;
+  }
   try {
     if (d->parsed()) return cpattn::cli::run_demo(demo);
     if (b->parsed()) return cpattn::cli::run_bench(bench);
     if (v->parsed()) return cpattn::cli::run_verify(verify);
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr,
+                 "cpattn: out of host memory: an allocation failed (std::bad_alloc): the sizes asked for need more "
+                 "memory than this process may use; smaller ones (--batch, --heads, --head-dim, --kv-len, --max-len, "
+                 "--features) need less\n");
+    return kUsage;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s\n", e.what());
-    return 2;
+    return kUsage;
   }
-  return 0;
+  return kOk;
 }

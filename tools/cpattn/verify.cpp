@@ -169,6 +169,7 @@ void verify_cp(CpOp op, DType dt, Device dev, Tally& t, uint32_t seed, bool quic
 
 int run_verify(const VerifyOptions& o) {
   const Device dev = parse_device(o.device);
+  check_device(dev);
   std::printf("# cpattn verify: device %s%s; every op x dtype x odd shapes vs the f64 reference, with NaN/+inf/-inf "
               "LSEs and empty shards holding NaN\n",
               device_description(dev).c_str(), o.quick ? " (quick)" : "");
