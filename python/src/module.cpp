@@ -293,6 +293,19 @@ cpattn::Communicator& nccl_comm(uintptr_t comm, int device) {
 }
 #endif
 
+// The cp functions' Context: one per device (and thread), on the caller's current stream, so
+// that a call captured into a CUDA graph (torch captures on a stream of its own) finds the
+// workspace its eager call reserved. cp calls on one device are stream-ordered by the
+// engine; two streams running them at once on one device would share the workspace.
+cpattn::Context* cp_context(cpattn::Device device, uintptr_t stream) {
+  if (device.type == cpattn::DeviceType::cpu) return nullptr;
+  thread_local std::map<int, cpattn::Context> contexts;
+  auto it = contexts.find(device.index);
+  if (it == contexts.end()) it = contexts.emplace(device.index, cpattn::Context(device)).first;
+  it->second.set_stream(reinterpret_cast<cpattn::Stream>(stream));
+  return &it->second;
+}
+
 // op: 0 rs, 1 ar, 2 a2a; path: 0 auto, 1 collectives, 2 direct. The group is either an NCCL
 // communicator (nccl_comm != 0) or a Python adapter with rank and size.
 void cp(int op, Obj out, Obj lse, uintptr_t nccl_communicator, Obj adapter, int rank, int size, int framework,
@@ -320,7 +333,7 @@ void cp(int op, Obj out, Obj lse, uintptr_t nccl_communicator, Obj adapter, int 
     g.set_framework(static_cast<Framework>(framework));
     comm = &g;
   }
-  cpattn::Context* ctx = context(o.device, stream);
+  cpattn::Context* ctx = cp_context(o.device, stream);
   nb::gil_scoped_release release;
   cpattn::cp_combine(static_cast<cpattn::CpOp>(op), o, l, *comm, r, opt, ctx);
 }
