@@ -17,9 +17,21 @@ def compiling():
 
 
 def _group_key(group):
-    key = f"group-{id(group)}"
+    """A string naming the group for the custom op: a torch process group by its registered
+    name (which torch.compile can read), any other group object by its id in a registry."""
+    import torch.distributed as dist
+    if isinstance(group, dist.ProcessGroup):
+        return "torch:" + group.group_name
+    key = f"object:{id(group)}"
     _groups_by_key[key] = group  # holds the group: the key stays valid
     return key
+
+
+def _group_of(key):
+    if key.startswith("torch:"):
+        from torch.distributed.distributed_c10d import _resolve_process_group
+        return _resolve_process_group(key[len("torch:"):])
+    return _groups_by_key[key]
 
 
 def cp_combine(op, out, lse, group, return_lse, is_lse_base_on_e, kv_lens, path):
@@ -72,13 +84,13 @@ if torch is not None:
     def cp_combine_op(out: Tensor, lse: Tensor, group_key: str, op: str, is_lse_base_on_e: bool,
                       kv_lens: Optional[Tensor], path: str) -> tuple[Tensor, Tensor]:
         from . import _cp
-        result = _cp(op, out, lse, _groups_by_key[group_key], True, is_lse_base_on_e, kv_lens, path)
+        result = _cp(op, out, lse, _group_of(group_key), True, is_lse_base_on_e, kv_lens, path)
         return result[0].clone() if result[0] is out else result[0], result[1].clone() if result[1] is lse else result[1]
 
     @cp_combine_op.register_fake
     def _(out, lse, group_key, op, is_lse_base_on_e, kv_lens, path):
         from ._groups import world_size_of
-        n = world_size_of(_groups_by_key[group_key])
+        n = world_size_of(_group_of(group_key))
         b, h, d = out.shape
         kept = h if op == "ar" or n == 1 else h // n
         return out.new_empty((b, kept, d)), lse.new_empty((b, kept))

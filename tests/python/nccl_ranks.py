@@ -116,16 +116,20 @@ def main():
                 failures.append(f"graph replay {path} seed {seed}")
 
     # torch.compile: the cp functions are opaque custom ops with fake implementations
-    def step(x, y):
-        return cpattn.cp_lse_ag_out_rs(x * 1.0, y, pg, return_lse=True)
-
     outs, lses, _ = problem(n, 3, 4 * n, 32, 7)
     outs = np.nan_to_num(outs)
     x, y = torch.from_numpy(outs[rank]).to(dev), torch.from_numpy(lses[rank]).to(dev)
-    eager = step(x, y)
-    compiled = torch.compile(step, fullgraph=True)(x, y)
-    if not all(torch.allclose(a, c, rtol=1e-6, atol=1e-6) for a, c in zip(eager, compiled)):
-        failures.append("torch.compile differs from eager")
+    for gname in ("torch PG", "vLLM group with comm"):
+        group = groups[gname]
+
+        def step(a, b):
+            return cpattn.cp_lse_ag_out_rs(a * 1.0, b, group, return_lse=True)
+
+        eager = step(x, y)
+        torch._dynamo.reset()
+        compiled = torch.compile(step, fullgraph=True)(x, y)
+        if not all(torch.allclose(a, c, rtol=1e-6, atol=1e-6) for a, c in zip(eager, compiled)):
+            failures.append(f"torch.compile differs from eager ({gname})")
 
     for f in failures:
         print(f"rank {rank}: FAILED {f}", flush=True)
