@@ -254,6 +254,11 @@ def world_size_of(g):
 
 
 _bindings = {}
+groups_by_key = {}  # the custom op's names of group objects (torch process groups go by group_name)
+
+
+def object_key(group):
+    return f"object:{id(group)}"
 
 
 def bind(group, like):
@@ -266,6 +271,7 @@ def bind(group, like):
         return hit[1]
     binding = _make_binding(group, like)
     _bindings[key] = (group, binding)  # holds the group: its id is never reused meanwhile
+    groups_by_key[object_key(group)] = group
     return binding
 
 

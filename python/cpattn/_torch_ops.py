@@ -1,14 +1,15 @@
 """torch.ops.cpattn.*: the ops as torch custom ops with fake (meta) implementations, so
 torch.compile traces them and CUDA graphs capture them. Registered only if torch imports.
 
-The cp functions take a group object, which a custom op cannot: their op takes the key of a
-registry entry instead (one per group object, made on first use)."""
+The cp functions take a group object, which a custom op cannot: their op takes a name for
+it instead (a torch process group's group_name, or the key bind() registers a group object
+under on its first, eager call)."""
+from ._groups import groups_by_key, object_key
+
 try:
     import torch
 except ImportError:  # numpy/cupy users need no torch
     torch = None
-
-_groups_by_key = {}
 
 
 def compiling():
@@ -22,22 +23,24 @@ def _group_key(group):
     import torch.distributed as dist
     if isinstance(group, dist.ProcessGroup):
         return "torch:" + group.group_name
-    key = f"object:{id(group)}"
-    _groups_by_key[key] = group  # holds the group: the key stays valid
-    return key
+    return object_key(group)  # registered by bind() on the group's first (eager) call
 
 
 def _group_of(key):
     if key.startswith("torch:"):
         from torch.distributed.distributed_c10d import _resolve_process_group
         return _resolve_process_group(key[len("torch:"):])
-    return _groups_by_key[key]
+    if key not in groups_by_key:
+        raise ValueError("cpattn: invalid cp_group: expected a group used once eagerly before torch.compile traces "
+                         "a cp function with it (its first call binds it), got one never called")
+    return groups_by_key[key]
 
 
 def cp_combine(op, out, lse, group, return_lse, is_lse_base_on_e, kv_lens, path):
     """The cp functions under torch.compile: torch.ops.cpattn.cp_combine with the group's key."""
     result, result_lse = torch.ops.cpattn.cp_combine(out, lse, _group_key(group), op, is_lse_base_on_e, kv_lens, path)
     return (result, result_lse) if return_lse else result
+
 
 if torch is not None:
     from typing import Optional
