@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every example against a cpattn build with CUDA, NCCL and MPI in ${1:-build}, on a
 # machine with ${NP:-2} GPUs: first examples/run_cpu.sh (install, the C++ examples built
-# with find_package, the CPU ones run), then cuda_merge, cuda_nccl_cp on NP ranks under
-# mpirun, and torch_cp.py on NP ranks under torchrun over NCCL where torch is installed.
-# Each example exits non-zero on a mismatch.
+# with find_package, the Python ones; torch_merge.py then runs on cuda:0), then cuda_merge,
+# cuda_nccl_cp on NP ranks under mpirun, and where torch is installed torch_cp.py on NP ranks
+# under torchrun over NCCL. Each example exits non-zero on a mismatch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}

@@ -116,6 +116,9 @@ def main():
         failed = True
     if rank == 0:
         print("torch_cp: " + ("FAILED" if failed else "every rank matches unsplit float64 attention"))
+    # every rank done before any tears down (gloo can abort a process that exits while a peer
+    # still holds its connections)
+    dist.barrier(group, device_ids=[local_rank] if backend == "nccl" else None)
     dist.destroy_process_group()
     sys.exit(1 if failed else 0)
 

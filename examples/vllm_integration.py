@@ -20,6 +20,13 @@ import numpy as np
 
 import cpattn
 
+# Code you own swaps one import and keeps its calls:
+# from vllm.attention.ops.common import (CPTritonContext, correct_attn_out, cp_lse_ag_out_rs,
+#                                        pack_seq_triton, unpack_seq_triton)
+from cpattn import CPTritonContext, correct_attn_out, cp_lse_ag_out_rs, pack_seq_triton, unpack_seq_triton
+# Code you do not own (vLLM's attention backends import them from vLLM's module) gets them
+# through install() and rebind_imported() below, before the engine starts.
+
 # vLLM's names that cpattn provides with the same call forms
 SWAPPED = ("CPTritonContext", "correct_attn_out", "cp_lse_ag_out_rs", "pack_seq_triton", "unpack_seq_triton")
 
@@ -210,6 +217,10 @@ def main():
     install(common)  # 1. the module's names now point at cpattn's
     rebind_imported(originals)  # 2. and so do the names imported before
     assert early.cp_lse_ag_out_rs is cpattn.cp_lse_ag_out_rs
+    # the module now gives what `from cpattn import ...` gives
+    assert (common.CPTritonContext, common.correct_attn_out, common.cp_lse_ag_out_rs, common.pack_seq_triton,
+            common.unpack_seq_triton) == (CPTritonContext, correct_attn_out, cp_lse_ag_out_rs, pack_seq_triton,
+                                          unpack_seq_triton)
     print("swapped vllm.attention.ops.common: " + ", ".join(SWAPPED))
 
     kinds = [("numpy", lambda a: a, lambda a: np.asarray(a))]
