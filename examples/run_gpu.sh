@@ -20,8 +20,10 @@ done
 as_root=()
 [ "$(id -u)" -eq 0 ] && as_root=(--allow-run-as-root)
 mpirun "${as_root[@]}" -np "$np" -x NCCL_NVLS_ENABLE "$build/examples/cuda_nccl_cp"
+python=$(sed -n '/^_\{0,1\}Python_EXECUTABLE:/{s/^[^=]*=//p;q;}' "$build/CMakeCache.txt")
+[ -n "$python" ] || python=python3
 export PYTHONPATH=$PWD/$build/python${PYTHONPATH:+:$PYTHONPATH}
-if python3 -c "import torch" 2>/dev/null; then
-  python3 -m torch.distributed.run --nproc-per-node "$np" examples/torch_cp.py
-  python3 -m torch.distributed.run --nproc-per-node "$np" examples/torch_cp.py --path collectives
+if "$python" -c "import torch" 2>/dev/null; then
+  "$python" -m torch.distributed.run --nproc-per-node "$np" examples/torch_cp.py
+  "$python" -m torch.distributed.run --nproc-per-node "$np" examples/torch_cp.py --path collectives
 fi
