@@ -3,7 +3,8 @@
 Drop-in for vLLM's ``vllm.attention.ops.common`` (``correct_attn_out``,
 ``cp_lse_ag_out_rs``, ``pack_seq_triton``, ``unpack_seq_triton``, ``CPTritonContext``):
 change the import, keep the calls. Inputs are torch tensors (CPU or CUDA), numpy arrays or
-any DLPack producer such as cupy; outputs are of the same kind. CUDA work runs on the
+cupy arrays; outputs are of the same kind (other array types: convert them first, e.g.
+with torch.from_dlpack). CUDA work runs on the
 caller's current stream; nothing synchronises with the host except pack_seq without
 ``max_len`` and unpack_seq without ``total`` (they need L or T). Bad input raises
 ValueError / TypeError with the C++ message (argument, expected, got).
@@ -42,6 +43,14 @@ def _lengths_array(lengths, like):
     return prepare(lengths)
 
 
+def _float_data(x, name):
+    """numpy's default float is f64, which the merge kernels do not take: say how to fix it."""
+    if kind(x, name) == "numpy" and x.dtype.char == "d":
+        raise ValueError(f"cpattn: invalid {name}: expected dtype f32/f16/bf16, got a float64 numpy array "
+                         f"(numpy's default; pass {name}.astype(np.float32))")
+    return x
+
+
 def correct_attn_out(out, lses, cp_rank, ctx=None, *, is_lse_base_on_e=True, kv_lens=None, new_out=None,
                      enable_pdl=False):
     """Scale this rank's attention output by its share of the merged softmax, in place
@@ -49,7 +58,7 @@ def correct_attn_out(out, lses, cp_rank, ctx=None, *, is_lse_base_on_e=True, kv_
     all ranks' LSEs, kv_lens optional [N, B]. Returns (out, lse [B, H]).
     enable_pdl: programmatic dependent launch on sm_90+ (the kernel is scheduled while the
     one before it on the stream finishes; see Context::set_pdl)."""
-    o, l = prepare(out, "out"), prepare(lses, "lses")
+    o, l = prepare(_float_data(out, "out"), "out"), prepare(lses, "lses")
     o = squeeze_dim(o, 1, "out") if o.ndim == 4 else o
     l = squeeze_dim(l, -1, "lses") if l.ndim == 4 else l
     target = out if new_out is None else new_out
@@ -65,7 +74,7 @@ def merge_attn_states(outs, lses, *, is_lse_base_on_e=True, kv_lens=None, out=No
     """Merge N partials: outs [N, B, H, D], lses [N, B, H] -> (out [B, H, D], lse [B, H]).
     Empty partials (lse -inf/NaN/+inf, or kv_lens [N, B] == 0) add exact zeros; a row with
     no partial at all gets lse -inf and out 0. enable_pdl: as for correct_attn_out."""
-    o, l = prepare(outs, "outs"), prepare(lses, "lses")
+    o, l = prepare(_float_data(outs, "outs"), "outs"), prepare(lses, "lses")
     if out is None:
         out = empty(o, o.shape[1:])
     lse = empty(l, l.shape[1:])
@@ -168,7 +177,7 @@ def _cp(op, cp_attn_out, cp_attn_lse, cp_group, return_lse, is_lse_base_on_e, kv
     group's own NCCL communicator, or over an adapter of its collectives (_groups.py)."""
     if path not in _CP_PATHS:
         raise ValueError(f"cpattn: invalid path: expected 'auto', 'collectives' or 'direct', got {path!r}")
-    out, lse = prepare(cp_attn_out, "cp_attn_out"), prepare(cp_attn_lse, "cp_attn_lse")
+    out, lse = prepare(_float_data(cp_attn_out, "cp_attn_out"), "cp_attn_out"), prepare(cp_attn_lse, "cp_attn_lse")
     binding = bind(cp_group, out)
     n = binding.world_size
     if n == 1:

@@ -63,6 +63,11 @@ def main():
     pg = dist.group.WORLD
     dev = torch.device("cuda", rank)
     failures = []
+
+    def fail(what):  # printed at once: a later exception must not hide earlier failures
+        failures.append(what)
+        print(f"rank {rank}: FAILED {what}", flush=True)
+
     groups = {"torch PG": pg, "vLLM group with comm": VllmStyleGroup(pg, True),
               "vLLM group without comm": VllmStyleGroup(pg, False)}
     fns = {"rs": cpattn.cp_lse_ag_out_rs, "ar": cpattn.cp_lse_ag_out_ar, "a2a": cpattn.cp_lse_a2a_merge}
@@ -84,14 +89,14 @@ def main():
                         ok_out = np.allclose(out.float().cpu().numpy(), ref_out[:, heads], rtol=tol, atol=tol)
                         ok_lse = np.allclose(lse.float().cpu().numpy(), ref_lse[:, heads], rtol=1e-5, atol=1e-5)
                         if not (ok_out and ok_lse) or out.dtype != dtype:
-                            failures.append(f"{op} {gname} {path} B{b} H{h} D{d} {dtype}: out {ok_out} lse {ok_lse}")
+                            fail(f"{op} {gname} {path} B{b} H{h} D{d} {dtype}: out {ok_out} lse {ok_lse}")
     try:
         cpattn.cp_lse_ag_out_rs(torch.zeros(2, 2 * n, 8, device=dev), torch.zeros(2, 2 * n, device=dev),
                                 groups["vLLM group without comm"], path="direct")
-        failures.append("direct without a communicator did not raise")
+        fail("direct without a communicator did not raise")
     except ValueError as e:
         if "invalid path" not in str(e):
-            failures.append(f"direct without a communicator: {e}")
+            fail(f"direct without a communicator: {e}")
 
     # CUDA graph: one eager call (registers buffers, agrees on the call), capture, new inputs, replay
     b, h, d = 4, 8 * n, 64
@@ -113,26 +118,29 @@ def main():
             ref_out, _, _ = reference_merge(outs, lses)
             heads = slice(rank * (h // n), (rank + 1) * (h // n))
             if not np.allclose(captured.float().cpu().numpy(), ref_out[:, heads], rtol=2e-2, atol=2e-2):
-                failures.append(f"graph replay {path} seed {seed}")
+                fail(f"graph replay {path} seed {seed}")
 
     # torch.compile: the cp functions are opaque custom ops with fake implementations
     outs, lses, _ = problem(n, 3, 4 * n, 32, 7)
     outs = np.nan_to_num(outs)
     x, y = torch.from_numpy(outs[rank]).to(dev), torch.from_numpy(lses[rank]).to(dev)
+    print(f"rank {rank}: checked every group, path and op; graphs done", flush=True)
     for gname in ("torch PG", "vLLM group with comm"):
         group = groups[gname]
 
         def step(a, b):
             return cpattn.cp_lse_ag_out_rs(a * 1.0, b, group, return_lse=True)
 
-        eager = step(x, y)
-        torch._dynamo.reset()
-        compiled = torch.compile(step, fullgraph=True)(x, y)
-        if not all(torch.allclose(a, c, rtol=1e-6, atol=1e-6) for a, c in zip(eager, compiled)):
-            failures.append(f"torch.compile differs from eager ({gname})")
+        try:
+            eager = step(x, y)
+            torch._dynamo.reset()
+            compiled = torch.compile(step, fullgraph=True)(x, y)
+            if not all(torch.allclose(a, c, rtol=1e-6, atol=1e-6) for a, c in zip(eager, compiled)):
+                fail(f"torch.compile differs from eager ({gname})")
+        except Exception as e:  # noqa: BLE001  (reported as a failure of this rank)
+            fail(f"torch.compile over the {gname}: {type(e).__name__}: {str(e)[:300]}")
+        print(f"rank {rank}: torch.compile over the {gname} done", flush=True)
 
-    for f in failures:
-        print(f"rank {rank}: FAILED {f}", flush=True)
     print(f"rank {rank}: {'ok' if not failures else 'failed'} (world {n})", flush=True)
     dist.destroy_process_group()
     return 1 if failures else 0
