@@ -3,7 +3,7 @@ current CUDA stream, and a few element-wise helpers, without importing what is a
 
 
 def kind(x, name="tensor"):
-    mod = type(x).__module__
+    mod = getattr(type(x), "__module__", None) or ""
     if mod.startswith("torch"):
         return "torch"
     if mod.startswith("cupy"):
