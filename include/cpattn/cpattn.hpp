@@ -4,6 +4,7 @@
 #include "cpattn/context.hpp"
 #include "cpattn/cp.hpp"
 #include "cpattn/error.hpp"
+#include "cpattn/local_comm.hpp"
 #include "cpattn/ops.hpp"
 #include "cpattn/tensor.hpp"
 #include "cpattn/config.hpp"

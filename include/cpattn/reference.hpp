@@ -8,6 +8,10 @@
 
 namespace cpattn::reference {
 
+// Element `index` of a host array of `dtype`, as f64; and the other way: float formats
+// through f32, rounded to nearest even, integers truncated toward zero (test inputs).
+double load_element(const void* data, DType dtype, int64_t index);
+void store_element(void* data, DType dtype, int64_t index, double value);
 double load(const TensorView& t, int64_t offset);  // element at `offset` (elements), as f64
 int64_t offset_of(const TensorView& t, std::initializer_list<int64_t> index);
 

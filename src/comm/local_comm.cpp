@@ -9,10 +9,9 @@
 #include <thread>
 #include <vector>
 
-#include "../core/dispatch.hpp"
-#include "../cuda/backend.hpp"
-#include "cpattn/comm.hpp"
+#include "../backend/transfer.hpp"
 #include "cpattn/error.hpp"
+#include "cpattn/local_comm.hpp"
 
 namespace cpattn {
 
@@ -90,13 +89,12 @@ Context& LocalComm::scratch(Device device) {
 
 template <class During, class After>
 void LocalComm::exchange(const void* send, Context& ctx, During&& during, After&& after) {
-  const bool cuda = ctx.device().type == DeviceType::cuda;
-  if (cuda) cuda::stream_synchronize(ctx.stream());  // send must be complete before others read it
+  detail::wait_for_stream(ctx);  // send must be complete before others read it
   group_->slots()[static_cast<size_t>(rank_)] = send;
   group_->arrive_and_wait(rank_);
   const std::vector<const void*> srcs = group_->slots();
   during(srcs);
-  if (cuda) cuda::stream_synchronize(ctx.stream());  // done reading the others' buffers
+  detail::wait_for_stream(ctx);  // done reading the others' buffers
   group_->arrive_and_wait(rank_);
   after();
 }

@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <mutex>
 
-#include "../core/convert.hpp"
+#include "../backend/convert.hpp"
 #include "cpattn/error.hpp"
 
 #define CPATTN_CHECK_MPI(call)                                                                  \

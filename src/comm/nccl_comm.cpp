@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "../cuda/check.cuh"
+#include "../backend/check_cuda.hpp"
 #include "cpattn/config.hpp"
 #include "cpattn/error.hpp"
 #if CPATTN_NCCL_WINDOWS

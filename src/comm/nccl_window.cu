@@ -5,7 +5,7 @@
 #include <nccl.h>
 #include <nccl_device.h>
 
-#include "../cuda/check.cuh"
+#include "../backend/check_cuda.hpp"
 #include "nccl_window.hpp"
 
 namespace cpattn::nccl {

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "cpattn/cp.hpp"
-#include "dispatch.hpp"
+#include "route.hpp"
 #include "validate.hpp"
 
 namespace cpattn {

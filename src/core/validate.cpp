@@ -7,7 +7,7 @@
 #include <limits>
 #include <sstream>
 
-#include "convert.hpp"
+#include "../backend/convert.hpp"
 
 namespace cpattn::detail {
 namespace {

@@ -4,7 +4,7 @@
 #include <initializer_list>
 #include <string>
 
-#include "args.hpp"
+#include "../backend/args.hpp"
 #include "cpattn/error.hpp"
 
 namespace cpattn::detail {
@@ -35,14 +35,4 @@ PackArgs make_unpack_args(const TensorView& packed, const TensorView& lengths,
 // Converts a pad value to `dtype`'s bits; integers must represent it exactly.
 uint64_t pad_bits(double value, DType dtype);
 
-}  // namespace cpattn::detail
-
-namespace cpattn::detail {
-// Walks host-resident lengths (or cu_seqlens), writes B+1 start offsets when `offsets` is
-// given, and throws on negative lengths / decreasing or non-zero-based offsets.
-SeqLengthStats scan_lengths(const void* lengths, DType dtype, int64_t stride, int64_t B,
-                            bool cu_seqlens, int64_t* offsets);
-// The checks a host-side caller can make once the stats are known: sum == T (and, for
-// unpack, max length <= L).
-void check_lengths_fit(const SeqLengthStats& stats, const PackArgs& args);
 }  // namespace cpattn::detail

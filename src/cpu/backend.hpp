@@ -2,7 +2,7 @@
 // CPU kernels. Arguments arrive validated (src/core/validate.cpp).
 #include <cstddef>
 
-#include "../core/args.hpp"
+#include "../backend/args.hpp"
 
 namespace cpattn::cpu {
 

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "../core/convert.hpp"
+#include "../backend/convert.hpp"
 #include "cpattn/tensor.hpp"
 
 namespace cpattn::cpu {

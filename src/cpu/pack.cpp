@@ -2,7 +2,7 @@
 #include <cstring>
 #include <vector>
 
-#include "../core/validate.hpp"
+#include "../backend/lengths.hpp"
 #include "backend.hpp"
 
 namespace cpattn::cpu {

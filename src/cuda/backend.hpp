@@ -1,9 +1,9 @@
 #pragma once
 // CUDA backend, seen from plain C++ (no CUDA headers here). Built from src/cuda/*.cu when
-// nvcc is found; otherwise src/core/cuda_unavailable.cpp provides versions that throw.
+// nvcc is found; otherwise src/cuda/unavailable.cpp provides versions that throw.
 #include <cstddef>
 
-#include "../core/args.hpp"
+#include "../backend/args.hpp"
 #include "cpattn/context.hpp"
 
 namespace cpattn::cuda {

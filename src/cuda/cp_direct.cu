@@ -18,9 +18,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include "../core/args.hpp"
+#include "../backend/args.hpp"
+#include "../backend/check_cuda.hpp"
 #include "backend.hpp"
-#include "check.cuh"
 #include "elements.cuh"
 #include "launch.cuh"
 

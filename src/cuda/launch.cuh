@@ -10,8 +10,8 @@
 
 #include <utility>
 
+#include "../backend/check_cuda.hpp"
 #include "backend.hpp"
-#include "check.cuh"
 
 namespace cpattn::cuda {
 

@@ -12,10 +12,10 @@
 
 #include <cstdint>
 
-#include "../core/args.hpp"
-#include "../core/fast_div.hpp"
+#include "../backend/args.hpp"
+#include "../backend/check_cuda.hpp"
+#include "../backend/fast_div.hpp"
 #include "backend.hpp"
-#include "check.cuh"
 #include "elements.cuh"
 #include "launch.cuh"
 

@@ -9,9 +9,9 @@
 #include <cstdint>
 #include <cstring>
 
-#include "../core/args.hpp"
+#include "../backend/args.hpp"
+#include "../backend/check_cuda.hpp"
 #include "backend.hpp"
-#include "check.cuh"
 #include "elements.cuh"
 
 namespace cpattn::cuda {

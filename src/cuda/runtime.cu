@@ -6,8 +6,8 @@
 #include <atomic>
 #include <string>
 
+#include "../backend/check_cuda.hpp"
 #include "backend.hpp"
-#include "check.cuh"
 #include "elements.cuh"
 
 namespace cpattn::cuda {

@@ -6,8 +6,7 @@
 #include <limits>
 #include <random>
 
-#include "../core/args.hpp"
-#include "../core/convert.hpp"
+#include "../backend/convert.hpp"
 #include "cpattn/error.hpp"
 
 namespace cpattn::reference {
@@ -38,23 +37,42 @@ std::vector<double> row_lses(const TensorView& lses, int64_t b, int64_t h, const
 }
 }  // namespace
 
-double load(const TensorView& t, int64_t off) {
-  const void* p = t.data;
-  switch (t.dtype) {
-    case DType::f64: return static_cast<const double*>(p)[off];
-    case DType::f32: return static_cast<const float*>(p)[off];
-    case DType::f16: return detail::f16_to_f32(static_cast<const uint16_t*>(p)[off]);
-    case DType::bf16: return detail::bf16_to_f32(static_cast<const uint16_t*>(p)[off]);
-    case DType::fp8_e4m3: return detail::fp8_to_f32(static_cast<const uint8_t*>(p)[off], true);
-    case DType::fp8_e5m2: return detail::fp8_to_f32(static_cast<const uint8_t*>(p)[off], false);
-    case DType::i64: return static_cast<double>(static_cast<const int64_t*>(p)[off]);
-    case DType::i32: return static_cast<const int32_t*>(p)[off];
-    case DType::i16: return static_cast<const int16_t*>(p)[off];
-    case DType::i8: return static_cast<const int8_t*>(p)[off];
-    case DType::u8: return static_cast<const uint8_t*>(p)[off];
+double load_element(const void* p, DType dtype, int64_t i) {
+  switch (dtype) {
+    case DType::f64: return static_cast<const double*>(p)[i];
+    case DType::f32: return static_cast<const float*>(p)[i];
+    case DType::f16: return detail::f16_to_f32(static_cast<const uint16_t*>(p)[i]);
+    case DType::bf16: return detail::bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
+    case DType::fp8_e4m3: return detail::fp8_to_f32(static_cast<const uint8_t*>(p)[i], true);
+    case DType::fp8_e5m2: return detail::fp8_to_f32(static_cast<const uint8_t*>(p)[i], false);
+    case DType::i64: return static_cast<double>(static_cast<const int64_t*>(p)[i]);
+    case DType::i32: return static_cast<const int32_t*>(p)[i];
+    case DType::i16: return static_cast<const int16_t*>(p)[i];
+    case DType::i8: return static_cast<const int8_t*>(p)[i];
+    case DType::u8: return static_cast<const uint8_t*>(p)[i];
   }
-  return 0;
+  throw Error("dtype", "a cpattn dtype", std::to_string(static_cast<int>(dtype)));
 }
+
+void store_element(void* p, DType dtype, int64_t i, double v) {
+  const auto f = [v] { return static_cast<float>(v); };
+  switch (dtype) {
+    case DType::f64: static_cast<double*>(p)[i] = v; return;
+    case DType::f32: static_cast<float*>(p)[i] = f(); return;
+    case DType::f16: static_cast<uint16_t*>(p)[i] = detail::f32_to_f16(f()); return;
+    case DType::bf16: static_cast<uint16_t*>(p)[i] = detail::f32_to_bf16(f()); return;
+    case DType::fp8_e4m3: static_cast<uint8_t*>(p)[i] = detail::f32_to_fp8(f(), true); return;
+    case DType::fp8_e5m2: static_cast<uint8_t*>(p)[i] = detail::f32_to_fp8(f(), false); return;
+    case DType::i64: static_cast<int64_t*>(p)[i] = static_cast<int64_t>(v); return;
+    case DType::i32: static_cast<int32_t*>(p)[i] = static_cast<int32_t>(v); return;
+    case DType::i16: static_cast<int16_t*>(p)[i] = static_cast<int16_t>(v); return;
+    case DType::i8: static_cast<int8_t*>(p)[i] = static_cast<int8_t>(v); return;
+    case DType::u8: static_cast<uint8_t*>(p)[i] = static_cast<uint8_t>(v); return;
+  }
+  throw Error("dtype", "a cpattn dtype", std::to_string(static_cast<int>(dtype)));
+}
+
+double load(const TensorView& t, int64_t off) { return load_element(t.data, t.dtype, off); }
 
 int64_t offset_of(const TensorView& t, std::initializer_list<int64_t> index) {
   int64_t off = 0;

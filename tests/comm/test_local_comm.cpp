@@ -4,7 +4,7 @@
 #include <chrono>
 #include <thread>
 
-#include "core/convert.hpp"
+#include "backend/convert.hpp"
 #include "cpattn/cpattn.hpp"
 
 namespace cpattn {

@@ -2,7 +2,7 @@
 
 #include <random>
 
-#include "core/fast_div.hpp"
+#include "backend/fast_div.hpp"
 
 namespace cpattn::detail {
 namespace {

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "core/convert.hpp"
+#include "backend/convert.hpp"
 #include "core/validate.hpp"
 #include "cpattn/cpattn.hpp"
 

@@ -5,7 +5,7 @@
 #include <mutex>
 #include <sstream>
 
-#include "core/convert.hpp"
+#include "backend/convert.hpp"
 #include "cpattn/cp.hpp"
 #include "test_data.hpp"
 

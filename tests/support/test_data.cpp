@@ -6,7 +6,6 @@
 #include <limits>
 #include <sstream>
 
-#include "core/convert.hpp"
 #include "core/validate.hpp"
 #include "cuda/backend.hpp"
 
@@ -15,22 +14,6 @@ namespace {
 
 constexpr int64_t kGuard = 32;  // elements of poison before and after every view
 constexpr unsigned char kPoison = 0xFF;  // NaN in every float format, -1 in integers
-
-void store_value(void* p, DType dt, double v) {
-  switch (dt) {
-    case DType::f64: *static_cast<double*>(p) = v; break;
-    case DType::f32: *static_cast<float*>(p) = static_cast<float>(v); break;
-    case DType::f16: *static_cast<uint16_t*>(p) = detail::f32_to_f16(static_cast<float>(v)); break;
-    case DType::bf16: *static_cast<uint16_t*>(p) = detail::f32_to_bf16(static_cast<float>(v)); break;
-    case DType::fp8_e4m3: *static_cast<uint8_t*>(p) = detail::f32_to_fp8(static_cast<float>(v), true); break;
-    case DType::fp8_e5m2: *static_cast<uint8_t*>(p) = detail::f32_to_fp8(static_cast<float>(v), false); break;
-    case DType::i64: *static_cast<int64_t*>(p) = static_cast<int64_t>(v); break;
-    case DType::i32: *static_cast<int32_t*>(p) = static_cast<int32_t>(v); break;
-    case DType::i16: *static_cast<int16_t*>(p) = static_cast<int16_t>(v); break;
-    case DType::i8: *static_cast<int8_t*>(p) = static_cast<int8_t>(v); break;
-    case DType::u8: *static_cast<uint8_t*>(p) = static_cast<uint8_t>(v); break;
-  }
-}
 
 // Calls fn(index) for every multi-index of `shape`, row-major.
 template <class Fn>
@@ -151,7 +134,7 @@ int64_t TestTensor::offset(const std::vector<int64_t>& idx) const {
 }
 
 void TestTensor::set(const std::vector<int64_t>& idx, double v) {
-  store_value(host_.data() + offset(idx) * static_cast<int64_t>(dtype_size(dtype_)), dtype_, v);
+  reference::store_element(host_.data(), dtype_, offset(idx), v);
 }
 
 double TestTensor::get(const std::vector<int64_t>& idx) const {

@@ -123,11 +123,11 @@ Row bench_merge(bool merge, const Shape& s, DType dt, Device dev, const BenchOpt
         double ref = 0;
         if (merge) {
           for (int64_t p = 0; p < N; ++p)
-            if (w[p] != 0) ref += w[p] * load_element(data_h.data(), dt, (p * rows + r) * D + d);
+            if (w[p] != 0) ref += w[p] * reference::load_element(data_h.data(), dt, (p * rows + r) * D + d);
         } else if (w[rank] != 0) {
-          ref = w[rank] * load_element(data_h.data(), dt, r * D + d);
+          ref = w[rank] * reference::load_element(data_h.data(), dt, r * D + d);
         }
-        const double got = load_element(out_h.data(), dt, r * D + d);
+        const double got = reference::load_element(out_h.data(), dt, r * D + d);
         const double e = std::isnan(got) ? INFINITY : std::fabs(got - ref);
         row.err = std::max(row.err, e / std::max(1.0, std::fabs(ref)));
         ++row.checked;
@@ -195,7 +195,7 @@ Row bench_pack(bool pack, int64_t B, int64_t max_len, int64_t F, DType dt, Devic
       ++row.checked;
       if (t >= lengths[b]) {
         if (pack) {  // a pad row: every element equal to the first element of the first pad row
-          const double v = load_element(got.data() + r * static_cast<int64_t>(row_bytes), dt, 0);
+          const double v = reference::load_element(got.data() + r * static_cast<int64_t>(row_bytes), dt, 0);
           const bool ok = dtype_is_float(dt) ? (std::isinf(v) && v < 0) || std::isnan(v) : v == 0;
           if (!ok) ++row.wrong;
         }

@@ -134,9 +134,9 @@ CpRow run_case(CpOp op, CpPath path, Communicator& comm, Device dev, DType dt, i
         const double l = m + std::log(s);
         for (int64_t d = 0; d < D; ++d) {
           double ref = 0;
-          for (int64_t q = 0; q < N; ++q) ref += std::exp(lses[q][row_i] - l) * load_element(outs[q].data(), dt, row_i * D + d);
-          if (N == 1) ref = load_element(outs[0].data(), dt, row_i * D + d);
-          const double g = load_element(got.data(), dt, (b * Hn + j) * D + d);
+          for (int64_t q = 0; q < N; ++q) ref += std::exp(lses[q][row_i] - l) * reference::load_element(outs[q].data(), dt, row_i * D + d);
+          if (N == 1) ref = reference::load_element(outs[0].data(), dt, row_i * D + d);
+          const double g = reference::load_element(got.data(), dt, (b * Hn + j) * D + d);
           const double e = std::isnan(g) ? INFINITY : std::fabs(g - ref);
           row.err = std::max(row.err, e);
           ++row.checked;

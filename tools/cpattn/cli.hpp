@@ -77,8 +77,6 @@ int finish_bench(int64_t rows, int64_t skipped, int64_t wrong, const std::string
 
 // Fills `n` elements of dtype at host memory `p` with deterministic values in [-2, 2).
 void fill_values(void* p, DType dtype, int64_t n, uint64_t seed);
-// Element i of a dense host buffer of `dtype`, as f64.
-double load_element(const void* p, DType dtype, int64_t i);
 double tolerance(DType dtype);  // one rounding to dtype, plus f32 arithmetic
 
 // A fixed-width text table, nccl-tests style: a header, rows, printed by rank 0.

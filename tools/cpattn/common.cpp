@@ -5,7 +5,6 @@
 
 #include "cli.hpp"
 #include "cpattn/config.hpp"
-#include "src/core/convert.hpp"
 
 namespace cpattn::cli {
 
@@ -46,28 +45,19 @@ void for_each_rank(const CommonOptions& o, int ranks, Device device,
 }
 
 void fill_values(void* p, DType dtype, int64_t n, uint64_t seed) {
+  const bool is_float = dtype_is_float(dtype);
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; ++i) {
     uint64_t z = (static_cast<uint64_t>(i) + seed * 0x9E3779B97F4A7C15ull) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 31)) * 0x94D049BB133111EBull;
     const float v = static_cast<float>((z >> 40) & 0xFFFF) / 16384.0f - 2.0f;
-    switch (dtype) {
-      case DType::f32: static_cast<float*>(p)[i] = v; break;
-      case DType::f16: static_cast<uint16_t*>(p)[i] = detail::f32_to_f16(v); break;
-      case DType::bf16: static_cast<uint16_t*>(p)[i] = detail::f32_to_bf16(v); break;
-      case DType::f64: static_cast<double*>(p)[i] = v; break;
-      case DType::fp8_e4m3: static_cast<uint8_t*>(p)[i] = detail::f32_to_fp8(v, true); break;
-      case DType::fp8_e5m2: static_cast<uint8_t*>(p)[i] = detail::f32_to_fp8(v, false); break;
-      default: {
-        const size_t es = dtype_size(dtype);
-        std::memcpy(static_cast<char*>(p) + i * static_cast<int64_t>(es), &z, es);
-      }
+    if (is_float) {
+      reference::store_element(p, dtype, i, v);
+    } else {
+      const size_t es = dtype_size(dtype);
+      std::memcpy(static_cast<char*>(p) + i * static_cast<int64_t>(es), &z, es);
     }
   }
-}
-
-double load_element(const void* p, DType dtype, int64_t i) {
-  return reference::load(TensorView(const_cast<void*>(p), dtype, {i + 1}), i);
 }
 
 double tolerance(DType dtype) {

@@ -11,21 +11,12 @@
 
 #include "cli.hpp"
 #include "device.hpp"
-#include "src/core/convert.hpp"
 
 namespace cpattn::cli {
 namespace {
 
 constexpr CpOp kOps[] = {CpOp::rs, CpOp::ar, CpOp::a2a};
 constexpr int kOpCount = 3;
-
-void store(void* p, DType dt, int64_t i, double v) {
-  switch (dt) {
-    case DType::f16: static_cast<uint16_t*>(p)[i] = detail::f32_to_f16(static_cast<float>(v)); break;
-    case DType::bf16: static_cast<uint16_t*>(p)[i] = detail::f32_to_bf16(static_cast<float>(v)); break;
-    default: static_cast<float*>(p)[i] = static_cast<float>(v);
-  }
-}
 
 // Refuses, before anything is allocated, a demo that cannot fit: the f64 reference attention
 // (K and V [B, S, D], q, the unsplit result and every rank's partial [B, H, D]) on the host,
@@ -85,7 +76,7 @@ StageResult run_cp_stage(CpOp op, Communicator& comm, Device dev, DType dt, LseB
     for (int64_t h = 0; h < H; ++h) {
       // an empty shard: whatever the attention kernel left (here NaN and a bogus lse)
       lse_h[b * H + h] = empty ? 7.0f : static_cast<float>(part.lse[b * H + h] / (base == LseBase::two ? std::log(2.0) : 1.0));
-      for (int64_t d = 0; d < D; ++d) store(out_h.data(), dt, (b * H + h) * D + d, empty ? NAN : part.out[(b * H + h) * D + d]);
+      for (int64_t d = 0; d < D; ++d) reference::store_element(out_h.data(), dt, (b * H + h) * D + d, empty ? NAN : part.out[(b * H + h) * D + d]);
     }
   }
   Buffer out(out_h.size(), dev), lse(lse_h.size() * 4, dev), kv(kv_h.size() * 4, dev);
@@ -138,7 +129,7 @@ StageResult run_cp_stage(CpOp op, Communicator& comm, Device dev, DType dt, LseB
         if (!(e <= 1e-4 * std::max(1.0, std::fabs(ref)))) ++s.wrong;
       }
       for (int64_t d = 0; d < D; ++d) {
-        const double got = load_element(res_h.data(), dt, (b * Hn + j) * D + d);
+        const double got = reference::load_element(res_h.data(), dt, (b * Hn + j) * D + d);
         const double ref = p.full.out[(b * H + h) * D + d];
         if (N == 1 && p.kv_len[b] == 0) continue;  // world size 1 returns the input untouched
         const double e = std::isnan(got) ? INFINITY : std::fabs(got - ref) / max_ref;

@@ -81,7 +81,7 @@ void verify_merge(bool merge, DType dt, Device dev, Tally& t, uint32_t seed, boo
       lse.download(got_lse.data(), got_lse.size() * 4);
       ++t.cases;
       for (int64_t i = 0; i < rows * D; ++i) {
-        const double g = load_element(got.data(), dt, i), r = ref.out[i];
+        const double g = reference::load_element(got.data(), dt, i), r = ref.out[i];
         const double e = std::isnan(g) ? INFINITY : std::fabs(g - r);
         t.max_err = std::max(t.max_err, e / std::max(1.0, std::fabs(r)));
         ++t.checked;

@@ -1,7 +1,8 @@
 #pragma once
-// CPATTN_CHECK_CUDA: every CUDA runtime call goes through it; failures become
-// cpattn::Error naming the call, the CUDA error's name and its description. Users read
-// these messages: no source paths in them (the call's text says where).
+// CPATTN_CHECK_CUDA: every CUDA runtime call (the CUDA backend's and NcclComm's) goes
+// through it; failures become cpattn::Error naming the call, the CUDA error's name and its
+// description. Users read these messages: no source paths in them (the call's text says
+// where).
 #include <cuda_runtime.h>
 
 #include <string>

@@ -1,6 +1,6 @@
-// Linked instead of src/cuda when cpattn is built without nvcc: every CUDA entry point
-// reports that clearly instead of failing to link or crashing.
-#include "../cuda/backend.hpp"
+// Built instead of the .cu files of this folder when cpattn is built without nvcc: every
+// CUDA entry point reports that clearly instead of failing to link or crashing.
+#include "backend.hpp"
 #include "cpattn/error.hpp"
 
 namespace cpattn::cuda {

@@ -1,6 +1,8 @@
+#include "lengths.hpp"
+
 #include <algorithm>
 
-#include "validate.hpp"
+#include "cpattn/error.hpp"
 
 namespace cpattn::detail {
 
