@@ -1,6 +1,7 @@
 #pragma once
 // The normalised, validated form of each op's arguments: what every backend consumes.
-// Built only by src/core/validate.cpp, so a backend never sees an unchecked tensor.
+// Built only by src/core/validate.cpp (the single-device ops) and src/core/cp_args.cpp (the
+// steps of the cp functions), so a backend never sees an unchecked tensor.
 #include <cstdint>
 
 #include "cpattn/comm.hpp"

@@ -80,12 +80,7 @@ void fill_lse_out(MergeArgs& a, const TensorView* out_lse, const std::initialize
 void fill_kv_lens(MergeArgs& a, const MergeOptions& o) {
   if (!o.kv_lens) return;
   const TensorView& k = *o.kv_lens;
-  check_ndim(k, "kv_lens", 2, "[N, B]");
-  check_dtype(k, "kv_lens", kIndexDTypes);
-  check_dim(k, "kv_lens", 0, a.N, "N");
-  check_dim(k, "kv_lens", 1, a.B, "B");
-  check_device(k, "kv_lens", a.device);
-  check_data(k, "kv_lens");
+  check_kv_lens(k, a.device, a.B, a.N);
   a.kv_lens = k.data;
   a.kv_dtype = k.dtype;
   a.kv_sn = k.strides[0];
@@ -184,6 +179,16 @@ void check_writable(const TensorView& t, const char* name) {
 
 void check_contiguous(const TensorView& t, const char* name) {
   if (!t.is_contiguous()) throw Error(name, "a contiguous tensor", t.describe());
+}
+
+void check_kv_lens(const TensorView& kv, Device device, int64_t B, int64_t N) {
+  const bool per_partial = N >= 0;
+  check_ndim(kv, "kv_lens", per_partial ? 2 : 1, per_partial ? "[N, B]" : "[B]");
+  check_dtype(kv, "kv_lens", kIndexDTypes);
+  if (per_partial) check_dim(kv, "kv_lens", 0, N, "N");
+  check_dim(kv, "kv_lens", per_partial ? 1 : 0, B, "B");
+  check_device(kv, "kv_lens", device);
+  check_data(kv, "kv_lens");
 }
 
 void check_no_overlap(const TensorView& a, const char* a_name, const TensorView& b, const char* b_name,

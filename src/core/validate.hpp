@@ -1,6 +1,7 @@
 #pragma once
 // The one validation layer: turns public arguments into checked MergeArgs / PackArgs, or
-// throws cpattn::Error naming the argument, what was expected and what came.
+// throws cpattn::Error naming the argument, what was expected and what came. The checks
+// are shared with the cp functions' validation (cp_args.cpp).
 #include <initializer_list>
 #include <string>
 
@@ -18,6 +19,8 @@ void check_device(const TensorView& t, const char* name, Device expected);
 void check_data(const TensorView& t, const char* name);           // non-null unless empty
 void check_writable(const TensorView& t, const char* name);       // no zero stride on size > 1
 void check_contiguous(const TensorView& t, const char* name);
+// kv_lens [N, B] of merge/correct, or [B] (N < 0) of the cp functions: int32/int64 on `device`.
+void check_kv_lens(const TensorView& kv, Device device, int64_t B, int64_t N = -1);
 // Throws when the memory spans of a and b overlap, unless they are the same view and
 // `same_ok` (in place).
 void check_no_overlap(const TensorView& a, const char* a_name, const TensorView& b,
