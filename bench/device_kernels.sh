@@ -4,8 +4,8 @@
 # rows with and without --pdl, the correct/merge sweeps, the seed's kernels on the same shapes
 # (bench/seed_join.py) and an ncu profile of decode calls.
 #   usage: OUT=/some/dir [VARIANTS="-DNAME=VALUE ...;-DNAME=OTHER"] [SKIP="sanitize sweep"] bash bench/device_kernels.sh
-# VARIANTS: ';'-separated CUDA flags of further builds of the CLI, each timed against the
-# first on the decode and large shapes (an A/B of tuning knobs in one call).
+# VARIANTS: ';'-separated CUDA flags of further builds of the CLI (e.g. "-maxrregcount=64"),
+# each timed against the first on the decode and large shapes (an A/B in one call).
 # SKIP: steps to leave out (test, sanitize, ab, pdl, ncu, sweep).
 set -uo pipefail
 source bench/device_env.sh

@@ -4,8 +4,8 @@
 // A dependent launch lets the kernel's blocks be scheduled while the kernel before it on the
 // stream is still running (once that one has executed griddepcontrol.launch_dependents in
 // every block, or exited); griddepcontrol.wait then holds the new kernel until the previous
-// one has completed and its writes are visible. Decode-size merges are ~1.5 us of which
-// most is launch and scheduling latency, and that is the part PDL overlaps.
+// one has completed and its writes are visible. Most of a decode-size merge's time is
+// launch and scheduling latency, and that is the part PDL overlaps.
 #include <cuda_runtime.h>
 
 #include <utility>

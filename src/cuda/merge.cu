@@ -30,12 +30,9 @@ using detail::FastDiv;
 using detail::MergeArgs;
 using detail::RowMap;
 constexpr int kBlockThreads = 256;
-#ifndef CPATTN_CORRECT_VECS
-#define CPATTN_CORRECT_VECS 4
-#endif
-// vectors per lane in flight for correct, a tuning knob: on H100, B2048 H128 D512 N8 bf16
-// takes 264 us with 2 and 209 us (92% of copy) with 4
-constexpr int kCorrectVecs = CPATTN_CORRECT_VECS;
+// Vectors per lane that correct loads before its lse math: enough bytes in flight per SM to
+// reach copy bandwidth on large calls (2 falls well short).
+constexpr int kCorrectVecs = 4;
 constexpr int kMaxWeightBytes = 16 * 1024;  // shared memory for merge's staged weights per block
 
 enum class Mode {
@@ -147,9 +144,9 @@ __global__ void __launch_bounds__(kBlockThreads)
       for (int64_t r = lane + g; r < a.N; r += g) w[r] = empty ? 0.0f : ex(lses(r) - m, a.base2) * inv_s;
       __syncwarp(live);  // a mask naming an exited lane is undefined
     }
-    // merge_pairs (two vectors per lane per pass) takes B32768 H16 D128 N2 from 224 to 155 us
-    // on H100 but slows N = 8 and decode calls, so launch_groups() picks it only for large calls
-    // with N <= 4.
+    // merge_pairs (two vectors per lane per pass) doubles the loads in flight, which large
+    // calls with few partials need, but slows N = 8 and decode calls: launch_groups() picks it
+    // only for large calls with N <= 4.
     const auto weight = [&](int64_t r) {
       if constexpr (M == Mode::merge_recompute) return empty ? 0.0f : ex(lses(r) - m, a.base2) * inv_s;
       else return w[r];
@@ -257,10 +254,7 @@ void launch_groups(const MergeArgs& a, cudaStream_t stream, bool pdl) {
   else launch_mode<T, 1>(mode, blocks, threads, smem, stream, pdl, a, div, shift, vpr);
 }
 
-#ifndef CPATTN_MERGE_GROUPS_ONLY
-#define CPATTN_MERGE_GROUPS_ONLY false  // true: the kernel before merge_rows, for A/B timings
-#endif
-std::atomic<bool> groups_only{CPATTN_MERGE_GROUPS_ONLY};
+std::atomic<bool> groups_only{false};  // force_merge_groups(): the tests' switch
 
 }  // namespace
 

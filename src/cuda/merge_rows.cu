@@ -6,8 +6,9 @@
 // (L need not be a power of two nor stay inside one warp): lane i handles vectors i, i + L,
 // ... (VPT of them). Every lane reads the row's N lses itself (the same L1 line for the
 // row's lanes) and reduces them in registers, so there are no shuffles, no shared memory and
-// no barrier, and the index math is 32-bit. Decode calls are latency bound: the kernel of
-// merge.cu spent ~500 instructions per warp on general strides and run-time dtypes.
+// no barrier, and the index math is 32-bit. Decode calls are latency bound, and the
+// kernel of merge.cu spends many more instructions per warp on general strides and
+// run-time dtypes.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -193,9 +194,8 @@ bool merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
 
   const int64_t sms = sm_count();
   // Large calls (several waves) keep more vectors per lane in flight: correct 4, or 2 for
-  // rows under 16 vectors with N <= 4 (more lanes per row: B8192 H32 D64 N3 took 25.1 us with
-  // 4 and 19.5 with 2, D96 N3 41.1 and 38.0 on H100; with N = 16, 2 was 7-25% slower);
-  // merge has N loads in flight already, and takes 2 for N <= 4.
+  // rows under 16 vectors with N <= 4 (more lanes per row, which short rows need; with many
+  // partials 2 was slower); merge has N loads in flight already, and takes 2 for N <= 4.
   const bool large = rows * vpr >= 4 * sms * kThreads;
   const int vpt = !large ? 1 : correct ? (a.N <= 4 && vpr < 16 ? 2 : 4) : a.N <= 4 ? 2 : 1;
   const int64_t L = (vpr + vpt - 1) / vpt;
@@ -204,10 +204,9 @@ bool merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
   const auto u32 = [](int64_t v) { return static_cast<uint32_t>(v); };
   // The next kernel (if launched with PDL) may be scheduled once every block has executed
   // allow_next_kernel_launch(); its blocks then wait on the GPU next to this kernel's. Small
-  // grids signal at their start: the waiting blocks fit beside them (B1 H32 D128 N2 merge
-  // 1.17 us vs 1.32 signalling at the end, B256 H16 D128 N2 correct 1.54 vs 1.95). Larger
-  // ones signal after their last store, or the early blocks slow them down (B2048 H16 D128 N2
-  // correct 6.60 us with the early signal, 3.57 at the end, 4.06 without PDL; H100).
+  // grids signal at their start: the waiting blocks fit beside them, and the next kernel's
+  // launch latency hides behind this one. Larger ones signal after their last store, or the
+  // early blocks take the SMs this kernel's later waves need (slower than no PDL at all).
   RowsArgs r{a.src,
              a.dst,
              static_cast<const float*>(a.lses),
@@ -230,7 +229,7 @@ bool merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
              u32(a.kv_lens ? a.kv_sb : 0),
              FastDiv(u32(L)),
              FastDiv(u32(a.H))};
-  // small grids: smaller blocks spread the rows over more SMs (64 measured no faster than 128)
+  // small grids: smaller blocks spread the rows over more SMs (64 is no faster than 128)
   const int threads = threads_total >= 2 * sms * kThreads ? kThreads : 128;
   const auto blocks = static_cast<unsigned>((threads_total + threads - 1) / threads);
   const auto go = [&](auto kernel) { launch(kernel, blocks, threads, 0, stream, pdl, r); };
