@@ -10,11 +10,12 @@
 
 namespace cpattn::detail {
 
-// Element offset of row (b, h): b*sb + (h / h_inner)*s_outer + (h % h_inner)*sh.
-// h_inner == H (s_outer unused) for ordinary [B, H, D] views; the cp functions split H
-// into [N, H/N] to write the reduce-scatter layout directly.
+// Element offset of row (b, h):
+//   b * batch_stride + (h / heads_inner) * outer_stride + (h % heads_inner) * head_stride.
+// heads_inner == H (outer_stride unused) for ordinary [B, H, D] views; the cp functions split
+// H into [N, H/N] to write the reduce-scatter layout directly.
 struct RowMap {
-  int64_t sb = 0, sh = 0, s_outer = 0, h_inner = 1;
+  int64_t batch_stride = 0, head_stride = 0, outer_stride = 0, heads_inner = 1;
 };
 
 // merge_attn_states (rank < 0) and correct_attn_out (rank >= 0).
@@ -109,7 +110,7 @@ inline size_t direct_buffer_bytes(int N, size_t slot_bytes) {
 }
 
 inline int64_t row_offset(const RowMap& m, int64_t b, int64_t h) {
-  return b * m.sb + (h / m.h_inner) * m.s_outer + (h % m.h_inner) * m.sh;
+  return b * m.batch_stride + (h / m.heads_inner) * m.outer_stride + (h % m.heads_inner) * m.head_stride;
 }
 
 // Loads an index/length element of an int32/int64 tensor.

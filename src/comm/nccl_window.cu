@@ -11,7 +11,9 @@
 namespace cpattn::nccl {
 namespace {
 
-// peer_bases[p] = rank p's window base as this rank addresses it; one thread per rank.
+// read_peer_bases: peer_bases[p] = rank p's base of `window` as this rank addresses it, for
+// p < ranks (<= 32). peer_bases: device memory [ranks]. Grid: one block of 32 threads; thread
+// p reads rank p's pointer.
 __global__ void read_peer_bases(ncclWindow_t window, int ranks, char** peer_bases) {
   const int peer = static_cast<int>(threadIdx.x);
   if (peer < ranks) peer_bases[peer] = static_cast<char*>(ncclGetPeerPointer(window, 0, peer));

@@ -13,12 +13,13 @@ int device_count();  // 0 where no driver/GPU is present
 
 // pdl: launch as a programmatic dependent launch where the device runs it (Context::set_pdl)
 void merge(const detail::MergeArgs& args, Stream stream, bool pdl = false);
-// merge/correct calls go to merge_rows where it takes them (vector path, f32 lses, N <= 16,
-// rows at one stride) and to merge_groups otherwise; the tests force merge_groups on every
-// case too, so that both kernels are checked on the whole matrix.
+// merge/correct calls go to merge_rows_kernel (merge_rows.cu) where it takes them (vector
+// path, f32 lses, N <= 16, rows at one stride) and to merge_groups_kernel (merge.cu)
+// otherwise. force_merge_groups(true) sends every call to merge_groups_kernel: the tests run
+// their whole matrix on both kernels.
 void force_merge_groups(bool on);
-// merge_rows: false when the call is not one it takes
-bool merge_rows(const detail::MergeArgs& args, Stream stream, bool pdl);
+// Launches merge_rows_kernel for the call; false (nothing launched) when it does not take it.
+bool launch_merge_rows(const detail::MergeArgs& args, Stream stream, bool pdl);
 // The current device's SM count, queried once per device (the launch heuristics were tuned
 // on H100's 132 SMs and scale with it).
 int sm_count();

@@ -159,12 +159,12 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) cp_direct_kernel(const
 #pragma unroll
       for (int offset = LANES / 2; offset > 0; offset /= 2)
         top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, offset, LANES));
-      float share = top == -INFINITY || l == -INFINITY ? 0.0f : ex(l - top, a.base2);
+      float share = top == -INFINITY || l == -INFINITY ? 0.0f : lse_exp(l - top, a.base2);
       float sum = share;
 #pragma unroll
       for (int offset = LANES / 2; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset, LANES);
-      const float merged = top == -INFINITY ? -INFINITY : top + lg(sum, a.base2);
-      const float own_weight = share == 0.0f ? 0.0f : ex(l - merged, a.base2);
+      const float merged = top == -INFINITY ? -INFINITY : top + lse_log(sum, a.base2);
+      const float own_weight = share == 0.0f ? 0.0f : lse_exp(l - merged, a.base2);
       float weight[kMaxRanks];
 #pragma unroll
       for (int r = 0; r < kMaxRanks; ++r) weight[r] = __shfl_sync(0xffffffffu, own_weight, r % LANES, LANES);

@@ -92,8 +92,8 @@ __device__ __forceinline__ void scale_store(T* p, float w, const Pack<T, VEC>& x
 }
 
 // exp and log in the lses' base (e or 2)
-__device__ __forceinline__ float ex(float x, bool base2) { return base2 ? exp2f(x) : expf(x); }
-__device__ __forceinline__ float lg(float x, bool base2) { return base2 ? log2f(x) : logf(x); }
+__device__ __forceinline__ float lse_exp(float x, bool base2) { return base2 ? exp2f(x) : expf(x); }
+__device__ __forceinline__ float lse_log(float x, bool base2) { return base2 ? log2f(x) : logf(x); }
 
 __device__ __forceinline__ float load_float(const void* p, DType dt, int64_t off) {
   switch (dt) {

@@ -1,7 +1,7 @@
 // merge_attn_states / correct_attn_out on CUDA (also every data step of the cp_* functions):
-// merge_groups serves every call merge_rows (merge_rows.cu) does not take.
+// merge_groups_kernel serves every call merge_rows_kernel (merge_rows.cu) does not take.
 //
-// One kernel: each row (b, h) is owned by a group of G = 2^shift lanes of one warp (G <= 32),
+// Each row (b, h) is owned by a group of G = 2^shift lanes of one warp (G <= 32),
 // so a row's reductions are warp shuffles and nothing waits on a block barrier. Lane i owns
 // partials i, i+G, ... and vectors i, i+G, ... of D (VEC elements each: 16 bytes on the vector
 // path, one element on the scalar path taken when D, a stride or a pointer is not 16-byte
@@ -45,19 +45,19 @@ enum class Mode {
 // Divisors of the row index math, built on the host.
 struct Divisors {
   FastDiv heads;                       // row -> (b, h)
-  FastDiv src_inner, dst_inner, lse_inner;  // h -> (h / h_inner, h % h_inner) of each RowMap
+  FastDiv src_inner, dst_inner, lse_inner;  // h -> (h / heads_inner, h % heads_inner) of each RowMap
 };
 
 __device__ __forceinline__ int64_t row_at(const RowMap& m, const FastDiv& inner, uint32_t b, uint32_t h) {
   const uint32_t outer = inner.div(h);
-  return static_cast<int64_t>(b) * m.sb + static_cast<int64_t>(outer) * m.s_outer +
-         static_cast<int64_t>(h - outer * inner.divisor) * m.sh;
+  return static_cast<int64_t>(b) * m.batch_stride + static_cast<int64_t>(outer) * m.outer_stride +
+         static_cast<int64_t>(h - outer * inner.divisor) * m.head_stride;
 }
 
 // The row's partial lses, sanitised: NaN, +inf and kv_lens == 0 become -inf (empty).
 // Holds copies of the fields, not a reference to the kernel parameter (which would put the
 // parameter block on the stack).
-struct RowLses {
+struct PartialLses {
   const void* lses;
   int dtype;
   int64_t off, sn;
@@ -82,9 +82,23 @@ __device__ __forceinline__ float group_sum(float v, int g) {
   return v;
 }
 
+// merge_groups_kernel: merge_attn_states / correct_attn_out for any layout.
+//   src: outs [N, B, H, D] (partial r at src + r * src_sn; merge) or this rank's out
+//   [B, H, D] (correct); lses [N, B, H] f32/f16/bf16; kv_lens [N, B] int32/int64 (optional);
+//   dst [B, H, D]; dst_lse [B, H] (optional, heads [lse_h_begin, lse_h_end) only); rows (b, h)
+//   of src, dst and dst_lse where their RowMaps put them (any strides); lses in base e or 2
+//   (a.base2). T: the data type, VEC elements per vector (16 bytes, or 1 on the scalar path).
+// Grid: ceil(B * H * 2^shift / blockDim.x) blocks of 128 or 256 threads (launch_merge_groups);
+// row (b, h) belongs to a group of G = 2^shift lanes of one warp.
+// Each group: lane i reads the lses of partials i, i + G, ...; max and sum are reduced with
+// shuffles; lane 0 stores the merged lse. Then lane i takes vectors i, i + G, ... of the row
+// (`vectors_per_row` in all): correct scales the rank's row by its weight (kCorrectVecs
+// vectors loaded before the lse math); merge sums the N weighted partials in f32, with the
+// weights staged in shared memory (merge_staged, merge_pairs: two vectors per pass) or
+// recomputed per vector (merge_recompute, N too large to stage).
 template <class T, int VEC, Mode M>
 __global__ void __launch_bounds__(kBlockThreads)
-    merge_groups(const MergeArgs a, const Divisors div, int shift, int vecs_per_row) {
+    merge_groups_kernel(const MergeArgs a, const Divisors div, int shift, int vectors_per_row) {
   extern __shared__ float staged_weights[];  // merge_staged: [blockDim.x >> shift][N]
   const int g = 1 << shift;
   const int lane = threadIdx.x & (g - 1);
@@ -96,7 +110,7 @@ __global__ void __launch_bounds__(kBlockThreads)
   T* dst = static_cast<T*>(a.dst) + row_at(a.dst_rows, div.dst_inner, b, h);
   const int64_t src_step = static_cast<int64_t>(VEC) * a.src_sd, dst_step = static_cast<int64_t>(VEC) * a.dst_sd;
   wait_for_previous_kernel();
-  const RowLses lses{a.lses,    static_cast<int>(a.lse_dtype), static_cast<int64_t>(b) * a.lse_sb + static_cast<int64_t>(h) * a.lse_sh,
+  const PartialLses lses{a.lses,    static_cast<int>(a.lse_dtype), static_cast<int64_t>(b) * a.lse_sb + static_cast<int64_t>(h) * a.lse_sh,
                      a.lse_sn,  a.kv_lens, static_cast<int>(a.kv_dtype), static_cast<int64_t>(b) * a.kv_sb, a.kv_sn};
 
   using P = Pack<T, VEC>;
@@ -106,7 +120,7 @@ __global__ void __launch_bounds__(kBlockThreads)
 #pragma unroll
     for (int i = 0; i < kCorrectVecs; ++i) {
       const int v = lane + i * g;
-      if (active && v < vecs_per_row) raw[i] = load_pack<T, VEC>(src + v * src_step);
+      if (active && v < vectors_per_row) raw[i] = load_pack<T, VEC>(src + v * src_step);
     }
     if (active) l_rank = lses(a.rank);
   }
@@ -115,11 +129,11 @@ __global__ void __launch_bounds__(kBlockThreads)
   for (int64_t r = lane + g; active && r < a.N; r += g) m = fmaxf(m, lses(r));
   m = group_max(m, g);
   const bool empty = m == -INFINITY;  // every partial of the row is empty
-  const float e_own = empty ? 0.0f : ex(l_own - m, a.base2);
+  const float e_own = empty ? 0.0f : lse_exp(l_own - m, a.base2);
   float s = e_own;
-  for (int64_t r = lane + g; active && !empty && r < a.N; r += g) s += ex(lses(r) - m, a.base2);
+  for (int64_t r = lane + g; active && !empty && r < a.N; r += g) s += lse_exp(lses(r) - m, a.base2);
   s = group_sum(s, g);
-  const float lse = empty ? -INFINITY : m + lg(s, a.base2);
+  const float lse = empty ? -INFINITY : m + lse_log(s, a.base2);
   const unsigned live = __ballot_sync(0xffffffffu, active);  // lanes that stay for __syncwarp
   if (!active) return;  // no shuffles past this point
   if (lane == 0 && a.dst_lse && h >= a.lse_h_begin && h < a.lse_h_end)
@@ -127,13 +141,13 @@ __global__ void __launch_bounds__(kBlockThreads)
                 row_at(a.dst_lse_rows, div.lse_inner, b, h - static_cast<uint32_t>(a.lse_h_begin)), lse);
 
   if constexpr (M == Mode::correct) {
-    const float w = empty ? 0.0f : ex(l_rank - lse, a.base2);
+    const float w = empty ? 0.0f : lse_exp(l_rank - lse, a.base2);
 #pragma unroll
     for (int i = 0; i < kCorrectVecs; ++i) {
       const int v = lane + i * g;
-      if (v < vecs_per_row) scale_store<T, VEC>(dst + v * dst_step, w, raw[i]);
+      if (v < vectors_per_row) scale_store<T, VEC>(dst + v * dst_step, w, raw[i]);
     }
-    for (int v = lane + kCorrectVecs * g; v < vecs_per_row; v += g)  // rows wider than one pass
+    for (int v = lane + kCorrectVecs * g; v < vectors_per_row; v += g)  // rows wider than one pass
       scale_store<T, VEC>(dst + v * dst_step, w, load_pack<T, VEC>(src + v * src_step));
   } else {
     // w_r = exp(l_r - m) / s = exp(l_r - lse)
@@ -141,18 +155,18 @@ __global__ void __launch_bounds__(kBlockThreads)
     float* w = staged_weights + static_cast<int64_t>(threadIdx.x >> shift) * a.N;
     if constexpr (M != Mode::merge_recompute) {
       if (lane < a.N) w[lane] = e_own * inv_s;
-      for (int64_t r = lane + g; r < a.N; r += g) w[r] = empty ? 0.0f : ex(lses(r) - m, a.base2) * inv_s;
+      for (int64_t r = lane + g; r < a.N; r += g) w[r] = empty ? 0.0f : lse_exp(lses(r) - m, a.base2) * inv_s;
       __syncwarp(live);  // a mask naming an exited lane is undefined
     }
     // merge_pairs (two vectors per lane per pass) doubles the loads in flight, which large
-    // calls with few partials need, but slows N = 8 and decode calls: launch_groups() picks it
+    // calls with few partials need, but slows N = 8 and decode calls: launch_merge_groups() picks it
     // only for large calls with N <= 4.
     const auto weight = [&](int64_t r) {
-      if constexpr (M == Mode::merge_recompute) return empty ? 0.0f : ex(lses(r) - m, a.base2) * inv_s;
+      if constexpr (M == Mode::merge_recompute) return empty ? 0.0f : lse_exp(lses(r) - m, a.base2) * inv_s;
       else return w[r];
     };
     if constexpr (M != Mode::merge_pairs) {
-      for (int v = lane; v < vecs_per_row; v += g) {
+      for (int v = lane; v < vectors_per_row; v += g) {
         float acc[VEC], x[VEC];
 #pragma unroll
         for (int i = 0; i < VEC; ++i) acc[i] = 0.0f;
@@ -167,8 +181,8 @@ __global__ void __launch_bounds__(kBlockThreads)
       }
     } else {
       // two vectors per lane per pass: 2N loads in flight
-      for (int v0 = lane; v0 < vecs_per_row; v0 += 2 * g) {
-        const bool second = v0 + g < vecs_per_row;
+      for (int v0 = lane; v0 < vectors_per_row; v0 += 2 * g) {
+        const bool second = v0 + g < vectors_per_row;
         float acc[2][VEC] = {};
 #pragma unroll 4
         for (int64_t r = 0; r < a.N; ++r) {
@@ -194,38 +208,38 @@ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 
 
 bool vector_path_ok(const MergeArgs& a, size_t esize) {
   const auto bytes_ok = [&](int64_t elems) { return (elems * static_cast<int64_t>(esize)) % 16 == 0; };
-  const auto rows_ok = [&](const RowMap& m) { return bytes_ok(m.sb) && bytes_ok(m.sh) && bytes_ok(m.s_outer); };
+  const auto rows_ok = [&](const RowMap& m) { return bytes_ok(m.batch_stride) && bytes_ok(m.head_stride) && bytes_ok(m.outer_stride); };
   return a.D > 0 && bytes_ok(a.D) && a.src_sd == 1 && a.dst_sd == 1 && aligned16(a.src) && aligned16(a.dst) &&
          rows_ok(a.src_rows) && rows_ok(a.dst_rows) && (a.rank >= 0 || bytes_ok(a.src_sn));
 }
 
 template <class T, int VEC>
 void launch_mode(Mode mode, unsigned blocks, int threads, size_t smem, cudaStream_t stream, bool pdl,
-                 const MergeArgs& a, const Divisors& div, int shift, int vecs_per_row) {
-  const auto go = [&](auto kernel) { launch(kernel, blocks, threads, smem, stream, pdl, a, div, shift, vecs_per_row); };
+                 const MergeArgs& a, const Divisors& div, int shift, int vectors_per_row) {
+  const auto go = [&](auto kernel) { launch(kernel, blocks, threads, smem, stream, pdl, a, div, shift, vectors_per_row); };
   switch (mode) {
-    case Mode::correct: go(merge_groups<T, VEC, Mode::correct>); break;
-    case Mode::merge_staged: go(merge_groups<T, VEC, Mode::merge_staged>); break;
-    case Mode::merge_pairs:  // vector path only (launch_groups() never picks it for the scalar path)
-      if constexpr (VEC > 1) go(merge_groups<T, VEC, Mode::merge_pairs>);
+    case Mode::correct: go(merge_groups_kernel<T, VEC, Mode::correct>); break;
+    case Mode::merge_staged: go(merge_groups_kernel<T, VEC, Mode::merge_staged>); break;
+    case Mode::merge_pairs:  // vector path only (launch_merge_groups() never picks it for the scalar path)
+      if constexpr (VEC > 1) go(merge_groups_kernel<T, VEC, Mode::merge_pairs>);
       break;
-    case Mode::merge_recompute: go(merge_groups<T, VEC, Mode::merge_recompute>); break;
+    case Mode::merge_recompute: go(merge_groups_kernel<T, VEC, Mode::merge_recompute>); break;
   }
 }
 
 template <class T>
-void launch_groups(const MergeArgs& a, cudaStream_t stream, bool pdl) {
+void launch_merge_groups(const MergeArgs& a, cudaStream_t stream, bool pdl) {
   constexpr int kVec = 16 / sizeof(T);
   const bool vec = vector_path_ok(a, sizeof(T));
   const bool correct = a.rank >= 0;
-  const int64_t vecs_per_row = (a.D + (vec ? kVec : 1) - 1) / (vec ? kVec : 1);
-  if (vecs_per_row > INT32_MAX / 64) throw Error("D", "at most 2^25 elements per row on CUDA", std::to_string(a.D));
+  const int64_t vectors_per_row = (a.D + (vec ? kVec : 1) - 1) / (vec ? kVec : 1);
+  if (vectors_per_row > INT32_MAX / 64) throw Error("D", "at most 2^25 elements per row on CUDA", std::to_string(a.D));
   // lanes per row: enough for the row in one pass (of per_lane vectors each)
   const int64_t rows = a.B * a.H;
   const int64_t sms = sm_count();
-  const bool pairs = vec && !correct && a.N <= 4 && rows * vecs_per_row >= 4 * sms * kBlockThreads;
+  const bool pairs = vec && !correct && a.N <= 4 && rows * vectors_per_row >= 4 * sms * kBlockThreads;
   const int per_lane = correct ? kCorrectVecs : pairs ? 2 : 1;
-  const int64_t want = (vecs_per_row + per_lane - 1) / per_lane;
+  const int64_t want = (vectors_per_row + per_lane - 1) / per_lane;
   int shift = 0;
   while (shift < 5 && (int64_t{1} << shift) < want) ++shift;
   const int64_t total_threads = rows << shift;
@@ -246,12 +260,12 @@ void launch_groups(const MergeArgs& a, cudaStream_t stream, bool pdl) {
   }
   const int64_t block_count = (total_threads + threads - 1) / threads;
   const auto u32 = [](int64_t v) { return static_cast<uint32_t>(v); };
-  Divisors div{FastDiv(u32(a.H)), FastDiv(u32(a.src_rows.h_inner)), FastDiv(u32(a.dst_rows.h_inner)),
-               FastDiv(u32(a.dst_lse ? a.dst_lse_rows.h_inner : 1))};
+  Divisors div{FastDiv(u32(a.H)), FastDiv(u32(a.src_rows.heads_inner)), FastDiv(u32(a.dst_rows.heads_inner)),
+               FastDiv(u32(a.dst_lse ? a.dst_lse_rows.heads_inner : 1))};
   const auto blocks = static_cast<unsigned>(block_count);
-  const int vpr = static_cast<int>(vecs_per_row);
-  if (vec) launch_mode<T, kVec>(mode, blocks, threads, smem, stream, pdl, a, div, shift, vpr);
-  else launch_mode<T, 1>(mode, blocks, threads, smem, stream, pdl, a, div, shift, vpr);
+  const int row_vectors = static_cast<int>(vectors_per_row);
+  if (vec) launch_mode<T, kVec>(mode, blocks, threads, smem, stream, pdl, a, div, shift, row_vectors);
+  else launch_mode<T, 1>(mode, blocks, threads, smem, stream, pdl, a, div, shift, row_vectors);
 }
 
 std::atomic<bool> groups_only{false};  // force_merge_groups(): the tests' switch
@@ -265,11 +279,11 @@ void merge(const MergeArgs& a, Stream stream, bool pdl) {
   // rows and heads index through 32-bit FastDiv: both < 2^31
   if (a.B * a.H > INT32_MAX)
     throw Error("B * H", "at most 2^31 - 1 rows (b, h) per call on CUDA", std::to_string(a.B * a.H));
-  if (!groups_only.load(std::memory_order_relaxed) && merge_rows(a, stream, pdl)) return;
+  if (!groups_only.load(std::memory_order_relaxed) && launch_merge_rows(a, stream, pdl)) return;
   switch (a.dtype) {
-    case DType::f16: launch_groups<__half>(a, stream, pdl); break;
-    case DType::bf16: launch_groups<__nv_bfloat16>(a, stream, pdl); break;
-    default: launch_groups<float>(a, stream, pdl);
+    case DType::f16: launch_merge_groups<__half>(a, stream, pdl); break;
+    case DType::bf16: launch_merge_groups<__nv_bfloat16>(a, stream, pdl); break;
+    default: launch_merge_groups<float>(a, stream, pdl);
   }
 }
 

@@ -1,13 +1,13 @@
-// merge_rows: merge_attn_states / correct_attn_out for the common layout, with the fewest
-// instructions between launch and store.
+// merge_rows_kernel: merge_attn_states / correct_attn_out for the common layout, with the
+// fewest instructions between launch and store.
 //
 // Taken when every row (b, h) of src, dst and the lses sits at one stride (row = b * H + h),
 // the data moves in 16-byte vectors, the lses are f32 and N <= 16. A row is owned by L lanes
 // (L need not be a power of two nor stay inside one warp): lane i handles vectors i, i + L,
-// ... (VPT of them). Every lane reads the row's N lses itself (the same L1 line for the
-// row's lanes) and reduces them in registers, so there are no shuffles, no shared memory and
-// no barrier, and the index math is 32-bit. Decode calls are latency bound, and the
-// kernel of merge.cu spends many more instructions per warp on general strides and
+// ... (VECTORS_PER_LANE of them). Every lane reads the row's N lses itself (the same L1 line
+// for the row's lanes) and reduces them in registers, so there are no shuffles, no shared
+// memory and no barrier, and the index math is 32-bit. Decode calls are latency bound, and
+// the kernel of merge.cu spends many more instructions per warp on general strides and
 // run-time dtypes.
 #include <cuda_runtime.h>
 
@@ -27,7 +27,7 @@ using detail::FastDiv;
 using detail::MergeArgs;
 using detail::RowMap;
 
-constexpr int kMaxN = 16;  // the most partials merge_rows takes (their lses live in registers)
+constexpr int kMaxN = 16;  // the most partials merge_rows_kernel takes (their lses live in registers)
 constexpr int kThreads = 256;
 
 struct RowsArgs {
@@ -39,7 +39,7 @@ struct RowsArgs {
   bool kv64, base2;
   bool early_trigger;     // PDL: let the next kernel be scheduled at the start (else at the end)
   int32_t N, rank;        // rank < 0: merge
-  uint32_t rows, vecs_per_row;
+  uint32_t rows, vectors_per_row;
   // element strides: between rows, and between partials
   uint32_t src_sr, src_sn, dst_sr, lse_sr, lse_sn, dst_lse_sr, kv_sn, kv_sb;
   FastDiv lanes;  // thread -> (row, lane); divisor = L
@@ -84,17 +84,29 @@ __device__ __forceinline__ RowLses<MAXN> row_lses(const RowsArgs& a, uint32_t ro
   r.s = 0.0f;
   if (r.m != -INFINITY) {
 #pragma unroll
-    for (int i = 0; i < MAXN; ++i) r.s += ex(r.l[i] - r.m, a.base2);
+    for (int i = 0; i < MAXN; ++i) r.s += lse_exp(r.l[i] - r.m, a.base2);
   }
   return r;
 }
 
-// VPT vectors per lane; MERGE: sum of the N weighted partials, else correct (scale one).
-// MAXN >= N: fewer registers where the launch knows N is small.
-template <class T, int VPT, bool MERGE, int MAXN>
-__global__ void __launch_bounds__(kThreads) merge_rows(const RowsArgs a) {
+// merge_rows_kernel: merge_attn_states (MERGE) / correct_attn_out when every row sits at one
+// stride.
+//   src: outs [N, B, H, D] (row r of partial n at src + r * src_sr + n * src_sn) or this
+//   rank's out [B, H, D] (correct: src_sn = 0); lses f32 [N, B, H] (row r of partial n at
+//   r * lse_sr + n * lse_sn); kv_lens [N, B] int32/int64 (optional); dst [B, H, D] (row
+//   stride dst_sr); dst_lse f32 [B, H] (optional, row stride dst_lse_sr); lses in base e or 2.
+//   T: the data type, moved in 16-byte vectors; MAXN >= N: fewer registers where the launch
+//   knows N is small.
+// Grid: ceil(B * H * L / blockDim.x) blocks of 128 or 256 threads, L lanes per row (any
+// count: a row may straddle warps); thread t serves row t / L as lane t % L.
+// Each thread: its row's N lses into registers (sanitised, masked by kv_lens), their max
+// and sum; then VECTORS_PER_LANE vectors (lane, lane + L, ...): correct scales the rank's
+// row by its weight, merge sums the N weighted partials in f32 (kChunk partials' loads in
+// flight at once); lane 0 stores the merged lse last.
+template <class T, int VECTORS_PER_LANE, bool MERGE, int MAXN>
+__global__ void __launch_bounds__(kThreads) merge_rows_kernel(const RowsArgs a) {
   constexpr int VEC = 16 / static_cast<int>(sizeof(T));
-  constexpr int kChunk = MERGE ? (8 / VPT < MAXN ? 8 / VPT : MAXN) : 1;  // merge: partials loaded together
+  constexpr int kChunk = MERGE ? (8 / VECTORS_PER_LANE < MAXN ? 8 / VECTORS_PER_LANE : MAXN) : 1;  // merge: partials loaded together
   using P = Pack<T, VEC>;
   const uint32_t t = blockIdx.x * blockDim.x + threadIdx.x;
   const uint32_t row = a.lanes.div(t);
@@ -106,14 +118,14 @@ __global__ void __launch_bounds__(kThreads) merge_rows(const RowsArgs a) {
   if (a.early_trigger) allow_next_kernel_launch();
 
   // the first data loads go out before the lse math
-  P x[VPT][kChunk] = {};
+  P x[VECTORS_PER_LANE][kChunk] = {};
   const auto load_chunk = [&](int c) {
 #pragma unroll
     for (int j = 0; j < kChunk; ++j)
 #pragma unroll
-      for (int i = 0; i < VPT; ++i) {
+      for (int i = 0; i < VECTORS_PER_LANE; ++i) {
         const uint32_t v = lane + i * L;
-        if ((!MERGE || c + j < a.N) && v < a.vecs_per_row) x[i][j] = load_pack<T, VEC>(src + (c + j) * a.src_sn + v * VEC);
+        if ((!MERGE || c + j < a.N) && v < a.vectors_per_row) x[i][j] = load_pack<T, VEC>(src + (c + j) * a.src_sn + v * VEC);
       }
   };
   load_chunk(0);  // correct: src_sn is 0 (src is the rank's out)
@@ -125,51 +137,51 @@ __global__ void __launch_bounds__(kThreads) merge_rows(const RowsArgs a) {
     float l_rank = -INFINITY;
 #pragma unroll
     for (int i = 0; i < MAXN; ++i) l_rank = i == a.rank ? r.l[i] : l_rank;
-    const float w = empty ? 0.0f : ex(l_rank - r.m, a.base2) * inv_s;
+    const float w = empty ? 0.0f : lse_exp(l_rank - r.m, a.base2) * inv_s;
 #pragma unroll
-    for (int i = 0; i < VPT; ++i) {
+    for (int i = 0; i < VECTORS_PER_LANE; ++i) {
       const uint32_t v = lane + i * L;
-      if (v < a.vecs_per_row) scale_store<T, VEC>(dst + v * VEC, w, x[i][0]);
+      if (v < a.vectors_per_row) scale_store<T, VEC>(dst + v * VEC, w, x[i][0]);
     }
   } else {
-    float acc[VPT][VEC] = {};
+    float acc[VECTORS_PER_LANE][VEC] = {};
 #pragma unroll
     for (int c = 0; c < MAXN; c += kChunk) {
       if (c >= a.N) break;
       if (c > 0) load_chunk(c);
 #pragma unroll
       for (int j = 0; j < kChunk; ++j) {  // partials past N: weight exp(-inf) = 0, no load
-        const float w = empty ? 0.0f : ex(r.l[c + j] - r.m, a.base2) * inv_s;  // exp(l_r - lse)
+        const float w = empty ? 0.0f : lse_exp(r.l[c + j] - r.m, a.base2) * inv_s;  // exp(l_r - lse)
 #pragma unroll
-        for (int i = 0; i < VPT; ++i)
+        for (int i = 0; i < VECTORS_PER_LANE; ++i)
 #pragma unroll
           for (int e = 0; e < VEC; ++e) acc[i][e] += w == 0.0f ? 0.0f : w * x[i][j].get(e);
       }
     }
 #pragma unroll
-    for (int i = 0; i < VPT; ++i) {
+    for (int i = 0; i < VECTORS_PER_LANE; ++i) {
       const uint32_t v = lane + i * L;
-      if (v < a.vecs_per_row) store_f32<T, VEC>(dst + v * VEC, acc[i]);
+      if (v < a.vectors_per_row) store_f32<T, VEC>(dst + v * VEC, acc[i]);
     }
   }
   // last: its log is off the path to the data stores
-  if (a.dst_lse && lane == 0) a.dst_lse[static_cast<uint64_t>(row) * a.dst_lse_sr] = empty ? -INFINITY : r.m + lg(r.s, a.base2);
+  if (a.dst_lse && lane == 0) a.dst_lse[static_cast<uint64_t>(row) * a.dst_lse_sr] = empty ? -INFINITY : r.m + lse_log(r.s, a.base2);
   if (!a.early_trigger) allow_next_kernel_launch();
 }
 
 // Row (b, h) of `m` at element (b * H + h) * stride for every b < B, h < H: the stride, or -1.
 int64_t row_stride(const RowMap& m, int64_t B, int64_t H) {
-  const int64_t sr = H > 1 ? m.sh : m.sb;
-  if (H > 1 && m.h_inner < H && m.s_outer != m.h_inner * sr) return -1;
-  if (B > 1 && m.sb != H * sr) return -1;
-  return sr >= 0 ? sr : -1;
+  const int64_t stride = H > 1 ? m.head_stride : m.batch_stride;
+  if (H > 1 && m.heads_inner < H && m.outer_stride != m.heads_inner * stride) return -1;
+  if (B > 1 && m.batch_stride != H * stride) return -1;
+  return stride >= 0 ? stride : -1;
 }
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
 }  // namespace
 
-bool merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
+bool launch_merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
   const int64_t esize = static_cast<int64_t>(dtype_size(a.dtype));
   const int64_t vec = 16 / esize;
   const bool correct = a.rank >= 0;
@@ -177,7 +189,7 @@ bool merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
       !aligned16(a.src) || !aligned16(a.dst))
     return false;
   if (a.dst_lse && (a.dst_lse_dtype != DType::f32 || a.lse_h_begin != 0 || a.lse_h_end != a.H)) return false;
-  const int64_t rows = a.B * a.H, vpr = a.D / vec;
+  const int64_t rows = a.B * a.H, vectors_per_row = a.D / vec;
   const int64_t src_sr = row_stride(a.src_rows, a.B, a.H), dst_sr = row_stride(a.dst_rows, a.B, a.H);
   const int64_t lse_sr = row_stride(RowMap{a.lse_sb, a.lse_sh, 0, a.H}, a.B, a.H);
   const int64_t dst_lse_sr = a.dst_lse ? row_stride(a.dst_lse_rows, a.B, a.H) : 0;
@@ -196,9 +208,9 @@ bool merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
   // Large calls (several waves) keep more vectors per lane in flight: correct 4, or 2 for
   // rows under 16 vectors with N <= 4 (more lanes per row, which short rows need; with many
   // partials 2 was slower); merge has N loads in flight already, and takes 2 for N <= 4.
-  const bool large = rows * vpr >= 4 * sms * kThreads;
-  const int vpt = !large ? 1 : correct ? (a.N <= 4 && vpr < 16 ? 2 : 4) : a.N <= 4 ? 2 : 1;
-  const int64_t L = (vpr + vpt - 1) / vpt;
+  const bool large = rows * vectors_per_row >= 4 * sms * kThreads;
+  const int vectors_per_lane = !large ? 1 : correct ? (a.N <= 4 && vectors_per_row < 16 ? 2 : 4) : a.N <= 4 ? 2 : 1;
+  const int64_t L = (vectors_per_row + vectors_per_lane - 1) / vectors_per_lane;
   const int64_t threads_total = rows * L;
   if (!fits(threads_total + kThreads)) return false;  // thread and row indices are 32-bit
   const auto u32 = [](int64_t v) { return static_cast<uint32_t>(v); };
@@ -218,7 +230,7 @@ bool merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
              static_cast<int32_t>(a.N),
              static_cast<int32_t>(a.rank),
              u32(rows),
-             u32(vpr),
+             u32(vectors_per_row),
              u32(src_sr),
              u32(src_sn),
              u32(dst_sr),
@@ -234,19 +246,19 @@ bool merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
   const auto blocks = static_cast<unsigned>((threads_total + threads - 1) / threads);
   const auto go = [&](auto kernel) { launch(kernel, blocks, threads, 0, stream, pdl, r); };
   // code for the smallest of 2, 4, 8, 16 partials >= N
-  const auto by_n = [&]<class T, int VPT, bool MERGE>() {
-    if (a.N <= 2) go(merge_rows<T, VPT, MERGE, 2>);
-    else if (a.N <= 4) go(merge_rows<T, VPT, MERGE, 4>);
-    else if (a.N <= 8) go(merge_rows<T, VPT, MERGE, 8>);
-    else go(merge_rows<T, VPT, MERGE, kMaxN>);
+  const auto by_n = [&]<class T, int VECTORS_PER_LANE, bool MERGE>() {
+    if (a.N <= 2) go(merge_rows_kernel<T, VECTORS_PER_LANE, MERGE, 2>);
+    else if (a.N <= 4) go(merge_rows_kernel<T, VECTORS_PER_LANE, MERGE, 4>);
+    else if (a.N <= 8) go(merge_rows_kernel<T, VECTORS_PER_LANE, MERGE, 8>);
+    else go(merge_rows_kernel<T, VECTORS_PER_LANE, MERGE, kMaxN>);
   };
   const auto by_type = [&]<class T>() {
     if (correct) {
-      if (vpt == 4) by_n.template operator()<T, 4, false>();
-      else if (vpt == 2) a.N <= 2 ? go(merge_rows<T, 2, false, 2>) : go(merge_rows<T, 2, false, 4>);  // N <= 4
+      if (vectors_per_lane == 4) by_n.template operator()<T, 4, false>();
+      else if (vectors_per_lane == 2) a.N <= 2 ? go(merge_rows_kernel<T, 2, false, 2>) : go(merge_rows_kernel<T, 2, false, 4>);  // N <= 4
       else by_n.template operator()<T, 1, false>();
     } else {
-      if (vpt == 2) go(merge_rows<T, 2, true, 4>);  // N <= 4
+      if (vectors_per_lane == 2) go(merge_rows_kernel<T, 2, true, 4>);  // N <= 4
       else by_n.template operator()<T, 1, true>();
     }
   };

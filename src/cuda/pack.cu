@@ -21,10 +21,12 @@ using detail::PackArgs;
 constexpr int kScanThreads = 1024;
 constexpr int kCopyThreads = 256;
 
-// offsets[0] = 0, offsets[b + 1] = offsets[b] + max(lengths[b], 0): a single block walks B
-// in tiles of kScanThreads, carrying the running total.
+// lengths_to_offsets_kernel: offsets[0] = 0, offsets[b + 1] = offsets[b] + max(lengths[b], 0).
+//   lengths [B] int32/int64 (element stride `stride`), offsets [B + 1] int64 (workspace).
+// Grid: one block of kScanThreads threads; it walks B in tiles of kScanThreads, carrying the
+// running total. Each thread: one length per tile, summed by a block-wide inclusive scan.
 __global__ void __launch_bounds__(kScanThreads)
-    scan_lengths(const void* lengths, DType dtype, int64_t stride, int64_t B, int64_t* offsets) {
+    lengths_to_offsets_kernel(const void* lengths, DType dtype, int64_t stride, int64_t B, int64_t* offsets) {
   using Scan = cub::BlockScan<int64_t, kScanThreads>;
   __shared__ typename Scan::TempStorage temp;
   __shared__ int64_t carry;
@@ -59,9 +61,18 @@ __device__ __forceinline__ Seq sequence(const PackArgs& a, const int64_t* offset
   return {offsets[b], offsets[b + 1] - offsets[b]};
 }
 
+// copy_rows_kernel: pack_seq (a.to_padded) or unpack_seq, rows moved in Chunk-sized pieces.
+//   tokens [T, row_bytes] (row stride a.token_stride), padded [B, L, row_bytes] (strides
+//   a.padded_sb, a.padded_sl), sequence b's start and length from offsets [B + 1] (or from
+//   cu_seqlens directly); pad16: the pad value repeated over 16 bytes.
+// Grid: ceil(B * L / rows_per_block) blocks of rows_per_block * threads_per_row threads; a
+// group of threads_per_row threads owns padded row (b, t).
+// Each group: pack copies token start_b + t into the row when t < len_b, else the pad
+// pattern; unpack copies the row to token start_b + t when t < len_b and the token is in
+// [0, T). Each thread moves pieces lane, lane + threads_per_row, ... (four loads in flight).
 template <class Chunk>
 __global__ void __launch_bounds__(kCopyThreads)
-    copy_rows(const PackArgs a, const int64_t* offsets, int threads_per_row, int rows_per_block, uint4 pad16) {
+    copy_rows_kernel(const PackArgs a, const int64_t* offsets, int threads_per_row, int rows_per_block, uint4 pad16) {
   const int group = threadIdx.x / threads_per_row;
   const int lane = threadIdx.x - group * threads_per_row;
   const int64_t row = static_cast<int64_t>(blockIdx.x) * rows_per_block + group;
@@ -121,7 +132,7 @@ int chunk_bytes(const PackArgs& a) {
 }
 
 template <class Chunk>
-void launch_copy(const PackArgs& a, const int64_t* offsets, uint4 pad, cudaStream_t stream) {
+void launch_copy_rows(const PackArgs& a, const int64_t* offsets, uint4 pad, cudaStream_t stream) {
   const int64_t chunks = a.row_bytes / static_cast<int64_t>(sizeof(Chunk));
   int threads_per_row = 1;
   while (threads_per_row < chunks && threads_per_row < kCopyThreads) threads_per_row *= 2;
@@ -130,7 +141,7 @@ void launch_copy(const PackArgs& a, const int64_t* offsets, uint4 pad, cudaStrea
   if (block_count > INT32_MAX)
     throw Error("B * L", "at most " + std::to_string(int64_t{INT32_MAX} * rows_per_block) + " padded rows",
                 std::to_string(a.B * a.L));
-  copy_rows<Chunk><<<static_cast<unsigned>(block_count), rows_per_block * threads_per_row, 0, stream>>>(
+  copy_rows_kernel<Chunk><<<static_cast<unsigned>(block_count), rows_per_block * threads_per_row, 0, stream>>>(
       a, offsets, threads_per_row, rows_per_block, pad);
   CPATTN_CHECK_LAUNCH();
 }
@@ -147,18 +158,18 @@ void pack(const PackArgs& a, void* workspace, Stream stream) {
     throw Error("B * L", "at most 2^32 - 1 padded rows per call on CUDA", std::to_string(a.B * a.L));
   auto* offsets = static_cast<int64_t*>(workspace);
   if (!a.cu_seqlens) {
-    scan_lengths<<<1, kScanThreads, 0, stream>>>(a.lengths, a.lengths_dtype, a.lengths_stride, a.B, offsets);
+    lengths_to_offsets_kernel<<<1, kScanThreads, 0, stream>>>(a.lengths, a.lengths_dtype, a.lengths_stride, a.B, offsets);
     CPATTN_CHECK_LAUNCH();
   }
   uint4 pad{};
   for (int i = 0; i < 16; i += static_cast<int>(a.elem_bytes))
     std::memcpy(reinterpret_cast<char*>(&pad) + i, &a.pad_bits, static_cast<size_t>(a.elem_bytes));
   switch (chunk_bytes(a)) {
-    case 16: launch_copy<uint4>(a, offsets, pad, stream); break;
-    case 8: launch_copy<uint2>(a, offsets, pad, stream); break;
-    case 4: launch_copy<uint32_t>(a, offsets, pad, stream); break;
-    case 2: launch_copy<uint16_t>(a, offsets, pad, stream); break;
-    default: launch_copy<uint8_t>(a, offsets, pad, stream);
+    case 16: launch_copy_rows<uint4>(a, offsets, pad, stream); break;
+    case 8: launch_copy_rows<uint2>(a, offsets, pad, stream); break;
+    case 4: launch_copy_rows<uint32_t>(a, offsets, pad, stream); break;
+    case 2: launch_copy_rows<uint16_t>(a, offsets, pad, stream); break;
+    default: launch_copy_rows<uint8_t>(a, offsets, pad, stream);
   }
 }
 

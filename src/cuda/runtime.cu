@@ -18,6 +18,10 @@ struct Sources {
   const void* ptr[kMaxSumSources];
 };
 
+// sum_kernel: dst[i] = sum over r < n of srcs.ptr[r][i], in f32, rounded once to T.
+//   srcs: n <= kMaxSumSources device buffers [count] of T; dst [count] (may be a source).
+// Grid: min(ceil(count / 256), 65535) blocks of 256 threads, a grid-stride loop: each
+// thread sums elements i, i + (grid size), ...
 template <class T>
 __global__ void sum_kernel(Sources srcs, int n, T* dst, int64_t count) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;

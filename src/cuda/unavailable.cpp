@@ -16,7 +16,7 @@ bool compiled() { return false; }
 int device_count() { return 0; }
 void merge(const detail::MergeArgs&, Stream, bool) { unavailable(); }
 void force_merge_groups(bool) {}
-bool merge_rows(const detail::MergeArgs&, Stream, bool) { unavailable(); }
+bool launch_merge_rows(const detail::MergeArgs&, Stream, bool) { unavailable(); }
 int sm_count() { unavailable(); }
 bool pdl_supported() { return false; }
 size_t pack_workspace_bytes(const detail::PackArgs&) { unavailable(); }

@@ -19,8 +19,8 @@ namespace {
   if (!has_gpu()) GTEST_SKIP() << (cuda::compiled() ? "no CUDA device visible (cudaGetDeviceCount = 0)" \
                                                     : "cpattn was built without CUDA")
 
-// Runs a test body on merge_groups alone (by default merge_rows takes every case it can, so
-// merge_groups would otherwise see only the layouts merge_rows leaves).
+// Runs a test body on merge_groups_kernel alone (by default merge_rows_kernel takes every case
+// it can, so merge_groups_kernel would otherwise see only the layouts merge_rows_kernel leaves).
 class GroupsKernelOnly {
  public:
   GroupsKernelOnly() { cuda::force_merge_groups(true); }
@@ -59,8 +59,9 @@ TEST_P(CudaCorrect, GroupsKernelMatchesFloat64Reference) {
 
 INSTANTIATE_TEST_SUITE_P(Matrix, CudaCorrect, ::testing::ValuesIn(merge_matrix()));
 
-// Which calls merge_rows takes: the common layout yes, the rest no (so the default tests above
-// check merge_rows on every case it takes, the GroupsKernel ones merge_groups on all).
+// Which calls merge_rows_kernel takes: the common layout yes, the rest no (so the default tests
+// above check merge_rows_kernel on every case it takes, the GroupsKernel ones
+// merge_groups_kernel on all).
 TEST(CudaMergeRows, TakesTheCommonLayoutOnly) {
   REQUIRE_GPU();
   const auto takes = [](DType dt, int64_t N, int64_t D, DType lse_dt, bool strided) {
@@ -72,7 +73,7 @@ TEST(CudaMergeRows, TakesTheCommonLayoutOnly) {
       o = TensorView(o.data, dt, shape, strides, o.device);
     }
     const auto a = detail::make_merge_args(o, lses.view(), out.view(), nullptr, MergeOptions{});
-    return cuda::merge_rows(a, nullptr, false);
+    return cuda::launch_merge_rows(a, nullptr, false);
   };
   EXPECT_TRUE(takes(DType::bf16, 2, 128, DType::f32, false));
   EXPECT_TRUE(takes(DType::f32, 16, 576, DType::f32, false));

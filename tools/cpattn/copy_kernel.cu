@@ -7,6 +7,8 @@
 
 namespace cpattn::cli {
 
+// copy16: dst[i] = src[i] for i < n 16-byte vectors. Grid: 8 blocks of 512 threads per SM, a
+// grid-stride loop: each thread copies vectors i, i + (grid size), ...
 __global__ void copy16(const uint4* __restrict__ src, uint4* __restrict__ dst, int64_t n) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
