@@ -56,9 +56,10 @@ struct PackArgs {
   int64_t B = 0, L = 0, T = 0;
   int64_t row_bytes = 0, elem_bytes = 1;
   Device device{};
-  const char* tokens = nullptr;  // [T] rows: x for pack, out for unpack
+  // one of tokens / padded is read and the other written, as to_padded says
+  char* tokens = nullptr;  // [T] rows: x for pack, out for unpack
   int64_t token_stride = 0;
-  const char* padded = nullptr;  // [B, L] rows: out for pack, packed for unpack
+  char* padded = nullptr;  // [B, L] rows: out for pack, packed for unpack
   int64_t padded_sb = 0, padded_sl = 0;
   const void* lengths = nullptr;  // [B] lengths or [B + 1] cu_seqlens
   DType lengths_dtype = DType::i32;

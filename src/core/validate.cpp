@@ -332,9 +332,9 @@ PackArgs make_seq_args(bool to_padded, const TensorView& tokens, const char* tok
   a.T = tokens.shape[0];
   a.elem_bytes = static_cast<int64_t>(tokens.element_size());
   a.row_bytes = row * a.elem_bytes;
-  a.tokens = static_cast<const char*>(tokens.data);
+  a.tokens = static_cast<char*>(tokens.data);
   a.token_stride = tokens.strides[0] * a.elem_bytes;
-  a.padded = static_cast<const char*>(padded.data);
+  a.padded = static_cast<char*>(padded.data);
   a.padded_sb = padded.strides[0] * a.elem_bytes;
   a.padded_sl = padded.strides[1] * a.elem_bytes;
   a.lengths = lengths.data;

@@ -18,22 +18,20 @@ void pack(const detail::PackArgs& a) {
     std::vector<char> pad_row(static_cast<size_t>(a.row_bytes));
     for (int64_t i = 0; i < a.row_bytes; i += a.elem_bytes)
       std::memcpy(pad_row.data() + i, &a.pad_bits, static_cast<size_t>(a.elem_bytes));
-    char* padded = const_cast<char*>(a.padded);
 #pragma omp parallel for schedule(static)
     for (int64_t row = 0; row < rows; ++row) {
       const int64_t b = row / a.L, t = row % a.L;
-      char* dst = padded + b * a.padded_sb + t * a.padded_sl;
+      char* dst = a.padded + b * a.padded_sb + t * a.padded_sl;
       const int64_t len = start[b + 1] - start[b];
       const char* src = t < len ? a.tokens + (start[b] + t) * a.token_stride : pad_row.data();
       std::memcpy(dst, src, static_cast<size_t>(a.row_bytes));
     }
   } else {
-    char* tokens = const_cast<char*>(a.tokens);
 #pragma omp parallel for schedule(static)
     for (int64_t row = 0; row < rows; ++row) {
       const int64_t b = row / a.L, t = row % a.L;
       if (t >= start[b + 1] - start[b]) continue;
-      std::memcpy(tokens + (start[b] + t) * a.token_stride, a.padded + b * a.padded_sb + t * a.padded_sl,
+      std::memcpy(a.tokens + (start[b] + t) * a.token_stride, a.padded + b * a.padded_sb + t * a.padded_sl,
                   static_cast<size_t>(a.row_bytes));
     }
   }

@@ -81,8 +81,8 @@ __global__ void __launch_bounds__(kCopyThreads)
   const Seq seq = sequence(a, offsets, b);
   const int64_t token = seq.start + t;
   const bool has_token = t < seq.len && token >= 0 && token < a.T;  // never out of bounds
-  char* padded = const_cast<char*>(a.padded) + b * a.padded_sb + t * a.padded_sl;
-  char* tokens = const_cast<char*>(a.tokens) + token * a.token_stride;
+  char* padded = a.padded + b * a.padded_sb + t * a.padded_sl;
+  char* tokens = a.tokens + token * a.token_stride;
   const int64_t chunks = a.row_bytes / static_cast<int64_t>(sizeof(Chunk));
   const int64_t step = threads_per_row;
   if (a.to_padded) {

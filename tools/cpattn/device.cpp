@@ -1,3 +1,4 @@
+// device.hpp for the CPU and CUDA: buffers, copies, timing, memory limits, copy bandwidth.
 #include <sys/resource.h>
 #include <unistd.h>
 
