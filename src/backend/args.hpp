@@ -7,6 +7,7 @@
 #include "cpattn/comm.hpp"
 #include "cpattn/cp.hpp"
 #include "cpattn/ops.hpp"
+#include "dtype_dispatch.hpp"
 
 namespace cpattn::detail {
 
@@ -22,7 +23,7 @@ struct RowMap {
 struct MergeArgs {
   int64_t N = 0, B = 0, H = 0, D = 0;
   int64_t rank = -1;
-  bool base2 = false;
+  LseBase lse_base = LseBase::e;
   DType dtype = DType::f32;  // data dtype of src and dst
   Device device{};
   // src: outs [N, B, H, D] (merge) or the rank's out [B, H, D] (correct; src_sn unused)
@@ -81,7 +82,7 @@ struct DirectArgs {
   CpOp op = CpOp::rs;
   int N = 1, rank = 0;
   int64_t B = 0, H = 0, D = 0, kept = 0;
-  bool base2 = false;
+  LseBase lse_base = LseBase::e;
   DType dtype = DType::f32;
   Device device{};
   const void* out = nullptr;  // [B, H, D]
@@ -112,6 +113,20 @@ inline size_t direct_buffer_bytes(int N, size_t slot_bytes) {
 
 inline int64_t row_offset(const RowMap& m, int64_t b, int64_t h) {
   return b * m.batch_stride + (h / m.heads_inner) * m.outer_stride + (h % m.heads_inner) * m.head_stride;
+}
+
+// The dtypes a merge or direct call reads element by element at run time (lses, kv_lens, the
+// lse output), checked once per call by the backends' entry points: their accessors take
+// every dtype but f16, bf16 (i64) as f32 (i32).
+inline void check_element_dtypes(const MergeArgs& a) {
+  check_float_dtype(a.lse_dtype, "lses dtype");
+  if (a.dst_lse) check_float_dtype(a.dst_lse_dtype, "out_lse dtype");
+  if (a.kv_lens) check_index_dtype(a.kv_dtype, "kv_lens dtype");
+}
+inline void check_element_dtypes(const DirectArgs& a) {
+  check_float_dtype(a.lse_dtype, "lse dtype");
+  if (a.out_lse) check_float_dtype(a.out_lse_dtype, "out_lse dtype");
+  if (a.kv_lens) check_index_dtype(a.kv_dtype, "kv_lens dtype");
 }
 
 // Loads an index/length element of an int32/int64 tensor.

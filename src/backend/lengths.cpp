@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "cpattn/error.hpp"
+#include "dtype_dispatch.hpp"
 
 namespace cpattn::detail {
 
@@ -11,6 +11,7 @@ SeqLengthStats scan_lengths(const void* lengths, DType dt, int64_t stride, int64
   SeqLengthStats s;
   s.batch = B;
   const char* name = cu ? "cu_seqlens" : "lengths";
+  check_index_dtype(dt, cu ? "cu_seqlens dtype" : "lengths dtype");
   int64_t pos = 0;
   if (cu) {
     pos = load_index(lengths, dt, 0);

@@ -62,19 +62,19 @@ constexpr size_t align_up(size_t n, size_t a = 256) { return (n + a - 1) / a * a
 
 // What every rank must agree on before any data collective.
 struct Header {
-  int32_t op = 0, ok = 1, size = 0, dtype = 0, lse_dtype = 0, base = 0, has_kv = 0, has_lse = 0, path = 0;
+  int32_t op = 0, ok = 1, size = 0, dtype = 0, lse_dtype = 0, lse_base = 0, has_kv = 0, has_lse = 0, path = 0;
   int64_t B = 0, H = 0, D = 0;
   char error[160] = {};
   // the agreed-on part (all but ok and error), also the key for Communicator::agreed_calls
   std::string signature() const {
-    const int64_t v[] = {op, size, dtype, lse_dtype, base, has_kv, has_lse, path, B, H, D};
+    const int64_t v[] = {op, size, dtype, lse_dtype, lse_base, has_kv, has_lse, path, B, H, D};
     return std::string(reinterpret_cast<const char*>(v), sizeof(v));
   }
   bool same_call(const Header& o) const { return signature() == o.signature(); }
   std::string describe() const {
     std::ostringstream s;
     s << dtype_name(static_cast<DType>(dtype)) << "[" << B << ", " << H << ", " << D << "] lse "
-      << dtype_name(static_cast<DType>(lse_dtype)) << (base ? " base 2" : " base e") << (has_kv ? " kv_lens" : "")
+      << dtype_name(static_cast<DType>(lse_dtype)) << (static_cast<LseBase>(lse_base) == LseBase::two ? " base 2" : " base e") << (has_kv ? " kv_lens" : "")
       << (has_lse ? " out_lse" : "") << " path " << cp_path_name(static_cast<CpPath>(path));
     return s.str();
   }
@@ -95,7 +95,7 @@ CpCall validate(CpOp op, const TensorView& out, const TensorView& lse, Communica
     p = detail::validate_cp_call(op, out, lse, comm, result, o);
     mine.dtype = static_cast<int32_t>(out.dtype);
     mine.lse_dtype = static_cast<int32_t>(lse.dtype);
-    mine.base = o.lse_base == LseBase::two;
+    mine.lse_base = static_cast<int32_t>(o.lse_base);
     mine.has_kv = o.kv_lens != nullptr;
     mine.has_lse = o.out_lse != nullptr;
     mine.path = static_cast<int32_t>(p.path);

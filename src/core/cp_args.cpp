@@ -73,7 +73,7 @@ MergeArgs base_args(const CpCall& p) {
   MergeArgs a;
   a.device = p.out->device;
   a.dtype = p.out->dtype;
-  a.base2 = p.options->lse_base == LseBase::two;
+  a.lse_base = p.options->lse_base;
   a.B = p.B;
   a.H = p.H;
   a.D = p.D;
@@ -187,7 +187,7 @@ DirectArgs make_cp_direct_args(const CpCall& p) {
   a.N = static_cast<int>(p.N);
   a.rank = static_cast<int>(p.rank);
   a.B = p.B, a.H = p.H, a.D = p.D, a.kept = p.kept;
-  a.base2 = p.options->lse_base == LseBase::two;
+  a.lse_base = p.options->lse_base;
   a.dtype = p.out->dtype;
   a.device = p.out->device;
   a.out = p.out->data;

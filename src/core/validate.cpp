@@ -217,7 +217,7 @@ MergeArgs make_merge_args(const TensorView& outs, const TensorView& lses, const 
   check_no_overlap(out, "out", lses, "lses", false);
   fill_lse_out(a, out_lse, {&outs, &lses, &out}, "[B, H]");
   fill_kv_lens(a, o);
-  a.base2 = o.lse_base == LseBase::two;
+  a.lse_base = o.lse_base;
   a.src = outs.data;
   a.src_sn = outs.strides[0];
   a.src_rows = RowMap{outs.strides[1], outs.strides[2], 0, std::max<int64_t>(a.H, 1)};
@@ -247,7 +247,7 @@ MergeArgs make_correct_args(const TensorView& out, const TensorView& lses, int64
   check_no_overlap(new_out, "new_out", lses, "lses", false);
   fill_lse_out(a, out_lse, {&out, &lses, &new_out}, "[B, H]");
   fill_kv_lens(a, o);
-  a.base2 = o.lse_base == LseBase::two;
+  a.lse_base = o.lse_base;
   a.rank = rank;
   a.src = out.data;
   a.src_rows = rows_of(out);

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "../backend/convert.hpp"
+#include "../backend/dtype_dispatch.hpp"
 #include "cpattn/tensor.hpp"
 
 namespace cpattn::cpu {
@@ -24,16 +25,12 @@ struct BF16 {
   static uint16_t store(float v) { return detail::f32_to_bf16(v); }
 };
 
-// Calls fn(Tag{}) for a f32/f16/bf16 dtype.
-template <class Fn>
-decltype(auto) dispatch_float(DType dt, Fn&& fn) {
-  switch (dt) {
-    case DType::f16: return fn(F16{});
-    case DType::bf16: return fn(BF16{});
-    default: return fn(F32{});
-  }
-}
+// CPATTN_DISPATCH_FLOAT with the CPU's element types of f32, f16 and bf16 (F32, F16, BF16).
+#define CPATTN_DISPATCH_CPU_FLOAT(dtype, what, E, ...) \
+  CPATTN_DISPATCH_FLOAT(dtype, what, ::cpattn::cpu::F32, ::cpattn::cpu::F16, ::cpattn::cpu::BF16, E, __VA_ARGS__)
 
+// Runtime-dtype access (lses and their outputs): f16, bf16, else f32; the entry points check
+// the dtypes first (check_element_dtypes).
 inline float load_float(const void* p, DType dt, int64_t off) {
   switch (dt) {
     case DType::f16: return F16::load(static_cast<const uint16_t*>(p)[off]);

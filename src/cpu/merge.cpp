@@ -36,18 +36,22 @@ void merge(const detail::MergeArgs& a) {
   base::merge(a);
 }
 
-void sum_buffers(const void* const* srcs, int n, void* dst, size_t count, DType dtype) {
-  dispatch_float(dtype, [&](auto tag) {
-    using E = decltype(tag);
-    using S = typename E::Storage;
-    const auto total = static_cast<int64_t>(count);
+namespace {
+template <class E>
+void sum_typed(const void* const* srcs, int n, void* dst, size_t count) {
+  using S = typename E::Storage;
+  const auto total = static_cast<int64_t>(count);
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < total; ++i) {
-      float s = 0.0f;
-      for (int r = 0; r < n; ++r) s += E::load(static_cast<const S*>(srcs[r])[i]);
-      static_cast<S*>(dst)[i] = E::store(s);
-    }
-  });
+  for (int64_t i = 0; i < total; ++i) {
+    float s = 0.0f;
+    for (int r = 0; r < n; ++r) s += E::load(static_cast<const S*>(srcs[r])[i]);
+    static_cast<S*>(dst)[i] = E::store(s);
+  }
+}
+}  // namespace
+
+void sum_buffers(const void* const* srcs, int n, void* dst, size_t count, DType dtype) {
+  CPATTN_DISPATCH_CPU_FLOAT(dtype, "dtype", E, [&] { sum_typed<E>(srcs, n, dst, count); });
 }
 
 }  // namespace cpattn::cpu

@@ -159,12 +159,12 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) cp_direct_kernel(const
 #pragma unroll
       for (int offset = LANES / 2; offset > 0; offset /= 2)
         top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, offset, LANES));
-      float share = top == -INFINITY || l == -INFINITY ? 0.0f : lse_exp(l - top, a.base2);
+      float share = top == -INFINITY || l == -INFINITY ? 0.0f : lse_exp(l - top, a.lse_base);
       float sum = share;
 #pragma unroll
       for (int offset = LANES / 2; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset, LANES);
-      const float merged = top == -INFINITY ? -INFINITY : top + lse_log(sum, a.base2);
-      const float own_weight = share == 0.0f ? 0.0f : lse_exp(l - merged, a.base2);
+      const float merged = top == -INFINITY ? -INFINITY : top + lse_log(sum, a.lse_base);
+      const float own_weight = share == 0.0f ? 0.0f : lse_exp(l - merged, a.lse_base);
       float weight[kMaxRanks];
 #pragma unroll
       for (int r = 0; r < kMaxRanks; ++r) weight[r] = __shfl_sync(0xffffffffu, own_weight, r % LANES, LANES);
@@ -233,12 +233,8 @@ void launch_for(const DirectArgs& a, Stream stream, bool pdl) {
 }  // namespace
 
 void cp_direct(const DirectArgs& a, Stream stream, bool pdl) {
-  switch (a.dtype) {
-    case DType::f32: return launch_for<float>(a, stream, pdl);
-    case DType::f16: return launch_for<__half>(a, stream, pdl);
-    case DType::bf16: return launch_for<__nv_bfloat16>(a, stream, pdl);
-    default: throw Error("dtype", "f32, f16 or bf16 for the direct transport", dtype_name(a.dtype));
-  }
+  detail::check_element_dtypes(a);
+  CPATTN_DISPATCH_CUDA_FLOAT(a.dtype, "dtype", T, [&] { launch_for<T>(a, stream, pdl); });
 }
 
 }  // namespace cpattn::cuda

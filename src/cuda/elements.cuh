@@ -5,7 +5,13 @@
 
 #include <cstdint>
 
+#include "../backend/dtype_dispatch.hpp"
+#include "cpattn/ops.hpp"
 #include "cpattn/tensor.hpp"
+
+// CPATTN_DISPATCH_FLOAT with the CUDA types of f32, f16 and bf16.
+#define CPATTN_DISPATCH_CUDA_FLOAT(dtype, what, T, ...) \
+  CPATTN_DISPATCH_FLOAT(dtype, what, float, __half, __nv_bfloat16, T, __VA_ARGS__)
 
 namespace cpattn::cuda {
 
@@ -91,10 +97,14 @@ __device__ __forceinline__ void scale_store(T* p, float w, const Pack<T, VEC>& x
   store_f32<T, VEC>(p, y);
 }
 
-// exp and log in the lses' base (e or 2)
-__device__ __forceinline__ float lse_exp(float x, bool base2) { return base2 ? exp2f(x) : expf(x); }
-__device__ __forceinline__ float lse_log(float x, bool base2) { return base2 ? log2f(x) : logf(x); }
+// exp and log in the lses' base: 2 (lse_base_two: log2 units, as FlashInfer's) or e
+__device__ __forceinline__ float lse_exp(float x, bool lse_base_two) { return lse_base_two ? exp2f(x) : expf(x); }
+__device__ __forceinline__ float lse_log(float x, bool lse_base_two) { return lse_base_two ? log2f(x) : logf(x); }
+__device__ __forceinline__ float lse_exp(float x, LseBase base) { return lse_exp(x, base != LseBase::e); }
+__device__ __forceinline__ float lse_log(float x, LseBase base) { return lse_log(x, base != LseBase::e); }
 
+// Runtime-dtype access (lses and their outputs): f16, bf16, else f32; the launchers check the
+// dtypes first (check_element_dtypes).
 __device__ __forceinline__ float load_float(const void* p, DType dt, int64_t off) {
   switch (dt) {
     case DType::f16: return __half2float(static_cast<const __half*>(p)[off]);

@@ -87,7 +87,7 @@ __device__ __forceinline__ float group_sum(float v, int g) {
 //   [B, H, D] (correct); lses [N, B, H] f32/f16/bf16; kv_lens [N, B] int32/int64 (optional);
 //   dst [B, H, D]; dst_lse [B, H] (optional, heads [lse_h_begin, lse_h_end) only); rows (b, h)
 //   of src, dst and dst_lse where their RowMaps put them (any strides); lses in base e or 2
-//   (a.base2). T: the data type, VEC elements per vector (16 bytes, or 1 on the scalar path).
+//   (a.lse_base). T: the data type, VEC elements per vector (16 bytes, or 1 on the scalar path).
 // Grid: ceil(B * H * 2^shift / blockDim.x) blocks of 128 or 256 threads (launch_merge_groups);
 // row (b, h) belongs to a group of G = 2^shift lanes of one warp.
 // Each group: lane i reads the lses of partials i, i + G, ...; max and sum are reduced with
@@ -129,11 +129,11 @@ __global__ void __launch_bounds__(kBlockThreads)
   for (int64_t r = lane + g; active && r < a.N; r += g) m = fmaxf(m, lses(r));
   m = group_max(m, g);
   const bool empty = m == -INFINITY;  // every partial of the row is empty
-  const float e_own = empty ? 0.0f : lse_exp(l_own - m, a.base2);
+  const float e_own = empty ? 0.0f : lse_exp(l_own - m, a.lse_base);
   float s = e_own;
-  for (int64_t r = lane + g; active && !empty && r < a.N; r += g) s += lse_exp(lses(r) - m, a.base2);
+  for (int64_t r = lane + g; active && !empty && r < a.N; r += g) s += lse_exp(lses(r) - m, a.lse_base);
   s = group_sum(s, g);
-  const float lse = empty ? -INFINITY : m + lse_log(s, a.base2);
+  const float lse = empty ? -INFINITY : m + lse_log(s, a.lse_base);
   const unsigned live = __ballot_sync(0xffffffffu, active);  // lanes that stay for __syncwarp
   if (!active) return;  // no shuffles past this point
   if (lane == 0 && a.dst_lse && h >= a.lse_h_begin && h < a.lse_h_end)
@@ -141,7 +141,7 @@ __global__ void __launch_bounds__(kBlockThreads)
                 row_at(a.dst_lse_rows, div.lse_inner, b, h - static_cast<uint32_t>(a.lse_h_begin)), lse);
 
   if constexpr (M == Mode::correct) {
-    const float w = empty ? 0.0f : lse_exp(l_rank - lse, a.base2);
+    const float w = empty ? 0.0f : lse_exp(l_rank - lse, a.lse_base);
 #pragma unroll
     for (int i = 0; i < kCorrectVecs; ++i) {
       const int v = lane + i * g;
@@ -155,14 +155,14 @@ __global__ void __launch_bounds__(kBlockThreads)
     float* w = staged_weights + static_cast<int64_t>(threadIdx.x >> shift) * a.N;
     if constexpr (M != Mode::merge_recompute) {
       if (lane < a.N) w[lane] = e_own * inv_s;
-      for (int64_t r = lane + g; r < a.N; r += g) w[r] = empty ? 0.0f : lse_exp(lses(r) - m, a.base2) * inv_s;
+      for (int64_t r = lane + g; r < a.N; r += g) w[r] = empty ? 0.0f : lse_exp(lses(r) - m, a.lse_base) * inv_s;
       __syncwarp(live);  // a mask naming an exited lane is undefined
     }
     // merge_pairs (two vectors per lane per pass) doubles the loads in flight, which large
     // calls with few partials need, but slows N = 8 and decode calls: launch_merge_groups() picks it
     // only for large calls with N <= 4.
     const auto weight = [&](int64_t r) {
-      if constexpr (M == Mode::merge_recompute) return empty ? 0.0f : lse_exp(lses(r) - m, a.base2) * inv_s;
+      if constexpr (M == Mode::merge_recompute) return empty ? 0.0f : lse_exp(lses(r) - m, a.lse_base) * inv_s;
       else return w[r];
     };
     if constexpr (M != Mode::merge_pairs) {
@@ -279,12 +279,9 @@ void merge(const MergeArgs& a, Stream stream, bool pdl) {
   // rows and heads index through 32-bit FastDiv: both < 2^31
   if (a.B * a.H > INT32_MAX)
     throw Error("B * H", "at most 2^31 - 1 rows (b, h) per call on CUDA", std::to_string(a.B * a.H));
+  detail::check_element_dtypes(a);
   if (!groups_only.load(std::memory_order_relaxed) && launch_merge_rows(a, stream, pdl)) return;
-  switch (a.dtype) {
-    case DType::f16: launch_merge_groups<__half>(a, stream, pdl); break;
-    case DType::bf16: launch_merge_groups<__nv_bfloat16>(a, stream, pdl); break;
-    default: launch_merge_groups<float>(a, stream, pdl);
-  }
+  CPATTN_DISPATCH_CUDA_FLOAT(a.dtype, "dtype", T, [&] { launch_merge_groups<T>(a, stream, pdl); });
 }
 
 }  // namespace cpattn::cuda

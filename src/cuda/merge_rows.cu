@@ -36,7 +36,7 @@ struct RowsArgs {
   const float* lses;
   float* dst_lse;         // optional
   const void* kv_lens;    // optional, [N, B] int32 or int64
-  bool kv64, base2;
+  bool kv64, lse_base_two;
   bool early_trigger;     // PDL: let the next kernel be scheduled at the start (else at the end)
   int32_t N, rank;        // rank < 0: merge
   uint32_t rows, vectors_per_row;
@@ -84,7 +84,7 @@ __device__ __forceinline__ RowLses<MAXN> row_lses(const RowsArgs& a, uint32_t ro
   r.s = 0.0f;
   if (r.m != -INFINITY) {
 #pragma unroll
-    for (int i = 0; i < MAXN; ++i) r.s += lse_exp(r.l[i] - r.m, a.base2);
+    for (int i = 0; i < MAXN; ++i) r.s += lse_exp(r.l[i] - r.m, a.lse_base_two);
   }
   return r;
 }
@@ -137,7 +137,7 @@ __global__ void __launch_bounds__(kThreads) merge_rows_kernel(const RowsArgs a) 
     float l_rank = -INFINITY;
 #pragma unroll
     for (int i = 0; i < MAXN; ++i) l_rank = i == a.rank ? r.l[i] : l_rank;
-    const float w = empty ? 0.0f : lse_exp(l_rank - r.m, a.base2) * inv_s;
+    const float w = empty ? 0.0f : lse_exp(l_rank - r.m, a.lse_base_two) * inv_s;
 #pragma unroll
     for (int i = 0; i < VECTORS_PER_LANE; ++i) {
       const uint32_t v = lane + i * L;
@@ -151,7 +151,7 @@ __global__ void __launch_bounds__(kThreads) merge_rows_kernel(const RowsArgs a) 
       if (c > 0) load_chunk(c);
 #pragma unroll
       for (int j = 0; j < kChunk; ++j) {  // partials past N: weight exp(-inf) = 0, no load
-        const float w = empty ? 0.0f : lse_exp(r.l[c + j] - r.m, a.base2) * inv_s;  // exp(l_r - lse)
+        const float w = empty ? 0.0f : lse_exp(r.l[c + j] - r.m, a.lse_base_two) * inv_s;  // exp(l_r - lse)
 #pragma unroll
         for (int i = 0; i < VECTORS_PER_LANE; ++i)
 #pragma unroll
@@ -165,7 +165,7 @@ __global__ void __launch_bounds__(kThreads) merge_rows_kernel(const RowsArgs a) 
     }
   }
   // last: its log is off the path to the data stores
-  if (a.dst_lse && lane == 0) a.dst_lse[static_cast<uint64_t>(row) * a.dst_lse_sr] = empty ? -INFINITY : r.m + lse_log(r.s, a.base2);
+  if (a.dst_lse && lane == 0) a.dst_lse[static_cast<uint64_t>(row) * a.dst_lse_sr] = empty ? -INFINITY : r.m + lse_log(r.s, a.lse_base_two);
   if (!a.early_trigger) allow_next_kernel_launch();
 }
 
@@ -225,7 +225,7 @@ bool launch_merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
              static_cast<float*>(a.dst_lse),
              a.kv_lens,
              a.kv_dtype == DType::i64,
-             a.base2,
+             a.lse_base == LseBase::two,
              threads_total <= 512 * sms,
              static_cast<int32_t>(a.N),
              static_cast<int32_t>(a.rank),
@@ -262,11 +262,7 @@ bool launch_merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
       else by_n.template operator()<T, 1, true>();
     }
   };
-  switch (a.dtype) {
-    case DType::f16: by_type.operator()<__half>(); break;
-    case DType::bf16: by_type.operator()<__nv_bfloat16>(); break;
-    default: by_type.operator()<float>();
-  }
+  CPATTN_DISPATCH_CUDA_FLOAT(a.dtype, "dtype", T, [&] { by_type.template operator()<T>(); });
   return true;
 }
 

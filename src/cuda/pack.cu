@@ -156,6 +156,7 @@ void pack(const PackArgs& a, void* workspace, Stream stream) {
   if (a.B == 0 || a.L == 0 || a.row_bytes == 0) return;
   if (a.B * a.L > static_cast<int64_t>(UINT32_MAX))
     throw Error("B * L", "at most 2^32 - 1 padded rows per call on CUDA", std::to_string(a.B * a.L));
+  detail::check_index_dtype(a.lengths_dtype, a.cu_seqlens ? "cu_seqlens dtype" : "lengths dtype");
   auto* offsets = static_cast<int64_t*>(workspace);
   if (!a.cu_seqlens) {
     lengths_to_offsets_kernel<<<1, kScanThreads, 0, stream>>>(a.lengths, a.lengths_dtype, a.lengths_stride, a.B, offsets);

@@ -146,11 +146,7 @@ void sum_buffers(const void* const* srcs, int n, void* dst, size_t count, DType 
   std::copy(srcs, srcs + n, s.ptr);
   const auto total = static_cast<int64_t>(count);
   const auto blocks = static_cast<unsigned>(std::min<int64_t>((total + 255) / 256, 65535));
-  switch (dtype) {
-    case DType::f16: sum_kernel<<<blocks, 256, 0, stream>>>(s, n, static_cast<__half*>(dst), total); break;
-    case DType::bf16: sum_kernel<<<blocks, 256, 0, stream>>>(s, n, static_cast<__nv_bfloat16*>(dst), total); break;
-    default: sum_kernel<<<blocks, 256, 0, stream>>>(s, n, static_cast<float*>(dst), total);
-  }
+  CPATTN_DISPATCH_CUDA_FLOAT(dtype, "dtype", T, [&] { sum_kernel<<<blocks, 256, 0, stream>>>(s, n, static_cast<T*>(dst), total); });
   CPATTN_CHECK_LAUNCH();
 }
 

@@ -16,7 +16,8 @@ constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 double sanitize(double l) { return (std::isnan(l) || l == -kNegInf) ? kNegInf : l; }
 
 // Merged lse and the weight of each partial for one row, in f64.
-double weights(const std::vector<double>& l, bool base2, std::vector<double>& w) {
+double weights(const std::vector<double>& l, LseBase base, std::vector<double>& w) {
+  const bool base2 = base == LseBase::two;
   const double m = *std::max_element(l.begin(), l.end());
   w.assign(l.size(), 0.0);
   if (m == kNegInf) return kNegInf;
@@ -87,7 +88,7 @@ MergeResult merge_attn_states(const TensorView& outs, const TensorView& lses, co
   std::vector<double> w;
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < H; ++h) {
-      res.lse[b * H + h] = weights(row_lses(lses, b, h, o), o.lse_base == LseBase::two, w);
+      res.lse[b * H + h] = weights(row_lses(lses, b, h, o), o.lse_base, w);
       for (int64_t d = 0; d < D; ++d) {
         double acc = 0;
         for (int64_t r = 0; r < N; ++r)
@@ -104,7 +105,7 @@ MergeResult correct_attn_out(const TensorView& out, const TensorView& lses, int6
   std::vector<double> w;
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < H; ++h) {
-      res.lse[b * H + h] = weights(row_lses(lses, b, h, o), o.lse_base == LseBase::two, w);
+      res.lse[b * H + h] = weights(row_lses(lses, b, h, o), o.lse_base, w);
       for (int64_t d = 0; d < D; ++d)
         res.out[(b * H + h) * D + d] = w[rank] == 0 ? 0.0 : w[rank] * load(out, offset_of(out, {b, h, d}));
     }

@@ -61,6 +61,19 @@ TEST_P(LocalCollectives, Bf16SumsInF32AndRoundsOnce) {
 
 INSTANTIATE_TEST_SUITE_P(Sizes, LocalCollectives, ::testing::Values(1, 2, 3, 4, 5, 8));
 
+TEST(LocalComm, SumOfAnIntegerDtypeRaisesInsteadOfSummingItsBitsAsF32) {
+  try {
+    run_local_ranks(2, [](Communicator& comm) {
+      Context ctx;
+      std::vector<int32_t> send = {1}, recv(1);
+      comm.all_reduce(send.data(), recv.data(), 1, DType::i32, ctx);
+    });
+    ADD_FAILURE() << "an i32 all_reduce returned";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "cpattn: invalid dtype: expected f32, f16 or bf16, got i32");
+  }
+}
+
 TEST(LocalComm, MissingRankTimesOutInsteadOfHanging) {
   auto group = LocalComm::make_group(2, std::chrono::milliseconds(200));
   LocalComm rank0(group, 0);
