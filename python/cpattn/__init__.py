@@ -168,8 +168,8 @@ def unpack_seq_triton(packed_tensor, lengths, block_t=64, block_d=64):
     return unpack_seq(packed_tensor, lengths)
 
 
-_CP_OPS = {"rs": 0, "ar": 1, "a2a": 2}
-_CP_PATHS = {"auto": 0, "collectives": 1, "direct": 2}
+_CP_OPS = _C.cp_ops  # {"rs": cpattn::CpOp::rs, ...}: the C++ enums' values
+_CP_PATHS = _C.cp_paths  # {"auto": cpattn::CpPath::automatic, "collectives": ..., "direct": ...}
 
 
 def _cp(op, cp_attn_out, cp_attn_lse, cp_group, return_lse, is_lse_base_on_e, kv_lens, path):

@@ -151,9 +151,9 @@ TensorView output_view(nb::handle x, const char* name) {
 }
 
 // One Context per (device, stream) and thread: workspaces are reused across calls.
-cpattn::MergeOptions merge_options(bool base2, const std::optional<TensorView>& kv) {
+cpattn::MergeOptions merge_options(bool lse_base_two, const std::optional<TensorView>& kv) {
   cpattn::MergeOptions opt;
-  opt.lse_base = base2 ? cpattn::LseBase::two : cpattn::LseBase::e;
+  opt.lse_base = lse_base_two ? cpattn::LseBase::two : cpattn::LseBase::e;
   opt.kv_lens = kv ? &*kv : nullptr;
   return opt;
 }
@@ -169,23 +169,23 @@ cpattn::Context* context(cpattn::Device device, uintptr_t stream, bool pdl = fal
   return &it->second;
 }
 
-void merge(Obj outs, Obj lses, Obj out, Obj out_lse, bool base2, Obj kv_lens, bool pdl, uintptr_t stream) {
+void merge(Obj outs, Obj lses, Obj out, Obj out_lse, bool lse_base_two, Obj kv_lens, bool pdl, uintptr_t stream) {
   const TensorView o = view(outs, "outs"), l = view(lses, "lses"), r = output_view(out, "out");
   std::optional<TensorView> ol, kv;
   if (!out_lse.is_none()) ol = output_view(out_lse, "out_lse");
   if (!kv_lens.is_none()) kv = view(kv_lens, "kv_lens");
-  const cpattn::MergeOptions opt = merge_options(base2, kv);
+  const cpattn::MergeOptions opt = merge_options(lse_base_two, kv);
   nb::gil_scoped_release release;
   cpattn::merge_attn_states(o, l, r, ol ? &*ol : nullptr, opt, context(o.device, stream, pdl));
 }
 
-void correct(Obj out, Obj lses, int64_t rank, Obj new_out, Obj out_lse, bool base2, Obj kv_lens, bool pdl,
+void correct(Obj out, Obj lses, int64_t rank, Obj new_out, Obj out_lse, bool lse_base_two, Obj kv_lens, bool pdl,
              uintptr_t stream) {
   const TensorView o = view(out, "out"), l = view(lses, "lses"), n = output_view(new_out, new_out.is(out) ? "out" : "new_out");
   std::optional<TensorView> ol, kv;
   if (!out_lse.is_none()) ol = output_view(out_lse, "out_lse");
   if (!kv_lens.is_none()) kv = view(kv_lens, "kv_lens");
-  const cpattn::MergeOptions opt = merge_options(base2, kv);
+  const cpattn::MergeOptions opt = merge_options(lse_base_two, kv);
   nb::gil_scoped_release release;
   cpattn::correct_attn_out(o, l, rank, n, ol ? &*ol : nullptr, opt, context(o.device, stream, pdl));
 }
@@ -306,16 +306,17 @@ cpattn::Context* cp_context(cpattn::Device device, uintptr_t stream) {
   return &it->second;
 }
 
-// op: 0 rs, 1 ar, 2 a2a; path: 0 auto, 1 collectives, 2 direct. The group is either an NCCL
-// communicator (nccl_comm != 0) or a Python adapter with rank and size.
+// op and path: the values of cpattn::CpOp and cpattn::CpPath, as _C.cp_ops and _C.cp_paths
+// name them. The group is either an NCCL communicator (nccl_comm != 0) or a Python adapter
+// with rank and size.
 void cp(int op, Obj out, Obj lse, uintptr_t nccl_communicator, Obj adapter, int rank, int size, int framework,
-        Obj result, Obj out_lse, bool base2, Obj kv_lens, int path, uintptr_t stream) {
+        Obj result, Obj out_lse, bool lse_base_two, Obj kv_lens, int path, uintptr_t stream) {
   const TensorView o = view(out, "cp_attn_out"), l = view(lse, "cp_attn_lse"), r = output_view(result, "result");
   std::optional<TensorView> ol, kv;
   if (!out_lse.is_none()) ol = output_view(out_lse, "out_lse");
   if (!kv_lens.is_none()) kv = view(kv_lens, "kv_lens");
   cpattn::CpOptions opt;
-  opt.lse_base = base2 ? cpattn::LseBase::two : cpattn::LseBase::e;
+  opt.lse_base = lse_base_two ? cpattn::LseBase::two : cpattn::LseBase::e;
   opt.kv_lens = kv ? &*kv : nullptr;
   opt.out_lse = ol ? &*ol : nullptr;
   opt.path = static_cast<cpattn::CpPath>(path);
@@ -359,17 +360,26 @@ NB_MODULE(_C, m) {
   m.attr("__version__") = CPATTN_VERSION;
   m.attr("has_cuda") = static_cast<bool>(CPATTN_HAS_CUDA);
   m.def("merge_attn_states", &merge, nb::arg("outs"), nb::arg("lses"), nb::arg("out"), nb::arg("out_lse").none(),
-        nb::arg("base2"), nb::arg("kv_lens").none(), nb::arg("pdl"), nb::arg("stream"));
+        nb::arg("lse_base_two"), nb::arg("kv_lens").none(), nb::arg("pdl"), nb::arg("stream"));
   m.def("correct_attn_out", &correct, nb::arg("out"), nb::arg("lses"), nb::arg("rank"), nb::arg("new_out"),
-        nb::arg("out_lse").none(), nb::arg("base2"), nb::arg("kv_lens").none(), nb::arg("pdl"), nb::arg("stream"));
+        nb::arg("out_lse").none(), nb::arg("lse_base_two"), nb::arg("kv_lens").none(), nb::arg("pdl"), nb::arg("stream"));
   m.def("pack_seq", &pack, nb::arg("x"), nb::arg("lengths"), nb::arg("out"), nb::arg("pad_value"),
         nb::arg("cu_seqlens"), nb::arg("stream"));
   m.def("unpack_seq", &unpack, nb::arg("packed"), nb::arg("lengths"), nb::arg("out"), nb::arg("cu_seqlens"),
         nb::arg("stream"));
   m.def("describe", [](Obj x, const char* name) { return view(x, name).describe(); }, nb::arg("x"), nb::arg("name"));
   m.attr("has_nccl") = static_cast<bool>(CPATTN_HAS_NCCL);
+  // cpattn::CpOp and cpattn::CpPath by the names the Python cp functions use
+  nb::dict cp_ops, cp_paths;
+  cp_ops["rs"] = static_cast<int>(cpattn::CpOp::rs);
+  cp_ops["ar"] = static_cast<int>(cpattn::CpOp::ar);
+  cp_ops["a2a"] = static_cast<int>(cpattn::CpOp::a2a);
+  for (cpattn::CpPath p : {cpattn::CpPath::automatic, cpattn::CpPath::collectives, cpattn::CpPath::direct})
+    cp_paths[cpattn::cp_path_name(p)] = static_cast<int>(p);
+  m.attr("cp_ops") = cp_ops;
+  m.attr("cp_paths") = cp_paths;
   m.def("cp_combine", &cp, nb::arg("op"), nb::arg("out"), nb::arg("lse"), nb::arg("nccl_comm"), nb::arg("adapter").none(),
         nb::arg("rank"), nb::arg("size"), nb::arg("framework"), nb::arg("result"), nb::arg("out_lse").none(),
-        nb::arg("base2"), nb::arg("kv_lens").none(), nb::arg("path"), nb::arg("stream"));
+        nb::arg("lse_base_two"), nb::arg("kv_lens").none(), nb::arg("path"), nb::arg("stream"));
   m.def("seq_length_stats", &stats, nb::arg("lengths"), nb::arg("cu_seqlens"), nb::arg("stream"));
 }
