@@ -45,11 +45,7 @@ for op in cp-rs cp-ar cp-a2a; do
 done
 
 if [ "${1:-}" = sanitize ]; then
-  step compute-sanitizer on the 2-process run
-  for tool in memcheck racecheck; do
-    timeout 200 "${MPI[@]}" -np 2 compute-sanitizer --tool $tool --error-exitcode 9 $BUILD/tests/test_nccl \
-      --gtest_filter='Nccl.DirectCalls*:Nccl.Thousand*' >"$OUT/san_$tool.txt" 2>&1
-    echo "$tool: rc=$? $(grep -E 'ERROR SUMMARY' "$OUT/san_$tool.txt" | sort | uniq -c | tr '\n' ' ')" | tee -a "$LOG"
-  done
+  SAN_TOOLS="memcheck racecheck" SAN_SERIAL=1 SAN_TIMEOUT=200 bash bench/device_sanitize.sh \
+    'Nccl.DirectCalls*:Nccl.Thousand*' $BUILD/tests/test_nccl "${MPI[@]}" -np 2
 fi
 step done

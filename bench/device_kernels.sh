@@ -3,7 +3,7 @@
 # GPU tests, compute-sanitizer (memcheck, racecheck, initcheck, synccheck) on a subset, decode
 # rows with and without --pdl, the correct/merge sweeps, the seed's kernels on the same shapes
 # (bench/seed_join.py) and an ncu profile of decode calls.
-#   usage: OUT=/some/dir [VARIANTS="-DNAME=VALUE ...;-DNAME=OTHER"] [SKIP="sanitize sweep"] bash bench/device_kernels.sh
+#   usage: OUT=/some/dir [VARIANTS="-maxrregcount=64;-Xptxas -O2"] [SKIP="sanitize sweep"] bash bench/device_kernels.sh
 # VARIANTS: ';'-separated CUDA flags of further builds of the CLI (e.g. "-maxrregcount=64"),
 # each timed against the first on the decode and large shapes (an A/B in one call).
 # SKIP: steps to leave out (test, sanitize, ab, pdl, ncu, sweep).
@@ -36,12 +36,9 @@ $TESTS >"$OUT/test_cuda.txt" 2>&1; echo "test_cuda rc=$?" | tee -a "$LOG"
 grep -E "PASSED|FAILED|SKIPPED" "$OUT/test_cuda.txt" | head -20 | tee -a "$LOG"
 fi
 if ! skip sanitize; then
-step compute-sanitizer
-SUBSET='CudaMergeRows.*:*CudaPdl*:Matrix/CudaMerge.*/1?:Matrix/CudaCorrect.*/2?:Matrix/CudaPack.*/1?:Matrix/CudaUnpack.*/2?:CudaGraph.*'
-for tool in memcheck racecheck initcheck synccheck; do
-  timeout 150 compute-sanitizer --tool $tool --error-exitcode 9 $TESTS --gtest_filter="$SUBSET" >"$OUT/$tool.txt" 2>&1
-  echo "$tool rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|tests ran|PASSED|FAILED' "$OUT/$tool.txt" | tr '\n' ' ')" | tee -a "$LOG"
-done
+SAN_TIMEOUT=150 bash bench/device_sanitize.sh \
+  'CudaMergeRows.*:*CudaPdl*:Matrix/CudaMerge.*/1?:Matrix/CudaCorrect.*/2?:Matrix/CudaPack.*/1?:Matrix/CudaUnpack.*/2?:CudaGraph.*' \
+  $TESTS
 fi
 rows() { grep -E '^ +(correct|merge) |OK|WRONG|rror'; }
 AB=${AB_FLAGS:-}  # e.g. "-c 0": no reference check in the A/B rows

@@ -21,14 +21,9 @@ ctest --test-dir $BUILD -j8 --output-on-failure >>"$LOG" 2>&1
 tail -4 "$LOG"
 grep -c "Skipped" $BUILD/Testing/Temporary/LastTest.log | sed 's/^/skipped test lines: /'
 
-step compute-sanitizer
-SUBSET='Matrix/CudaMerge.*/1*:Matrix/CudaCorrect.*/2*:Matrix/CudaPack.*/1*:Matrix/CudaUnpack.*/2*:CudaPackBounds.*:CudaGraph.*:Ranks/CudaCp.*/1'
-for tool in memcheck racecheck initcheck synccheck; do
-  timeout 100 compute-sanitizer --tool $tool --error-exitcode 9 $BUILD/tests/test_cuda --gtest_filter="$SUBSET" \
-    >"$OUT/san_$tool.txt" 2>&1
-  echo "$tool: rc=$? $(grep -E 'ERROR SUMMARY|PASSED|FAILED' "$OUT/san_$tool.txt" | tr '\n' ' ')" | tee -a "$LOG"
-  rm -f "$OUT/san_$tool.txt"
-done
+SAN_TIMEOUT=100 bash bench/device_sanitize.sh \
+  'Matrix/CudaMerge.*/1*:Matrix/CudaCorrect.*/2*:Matrix/CudaPack.*/1*:Matrix/CudaUnpack.*/2*:CudaPackBounds.*:CudaGraph.*:Ranks/CudaCp.*/1' \
+  $BUILD/tests/test_cuda
 
 step verify
 $CLI verify --device cuda 2>&1 | tee -a "$LOG" | tail -3

@@ -22,15 +22,16 @@ int ranks_in_world() {
   return n;
 }
 
-// Skips unless every rank has a GPU of its own (the same answer on every rank).
-#define REQUIRE_GPU_PER_RANK()                                                                        \
-  do {                                                                                                \
-    int gpus = 0;                                                                                     \
-    if (cudaGetDeviceCount(&gpus) != cudaSuccess) gpus = 0;                                           \
-    int fewest = gpus;                                                                                \
-    MPI_Allreduce(&gpus, &fewest, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);                               \
-    if (fewest < ranks_in_world())                                                                    \
-      GTEST_SKIP() << "needs a GPU per rank: " << ranks_in_world() << " ranks, " << fewest << " GPUs"; \
+// CPATTN_REQUIRE_GPUS for every rank at once: skips on every rank alike unless each sees a
+// GPU per rank (test_data.hpp's gpus_missing says why).
+#define CPATTN_REQUIRE_GPU_PER_RANK()                                                             \
+  do {                                                                                            \
+    const std::string missing = ::cpattn::testing::gpus_missing(ranks_in_world());                \
+    int here = missing.empty() ? 1 : 0, everywhere = 0;                                           \
+    MPI_Allreduce(&here, &everywhere, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);                       \
+    if (!everywhere)                                                                              \
+      GTEST_SKIP() << "needs a GPU per rank (" << ranks_in_world() << " ranks): "                 \
+                   << (missing.empty() ? "another rank has fewer" : missing);                     \
   } while (0)
 
 NcclComm& world() {
@@ -39,7 +40,7 @@ NcclComm& world() {
 }
 
 TEST(Nccl, CpFunctionsMatchUnsplitAttentionOnBothPaths) {
-  REQUIRE_GPU_PER_RANK();
+  CPATTN_REQUIRE_GPU_PER_RANK();
   NcclComm& comm = world();
   const Device device = Device::cuda(comm.device());
   const int ranks = comm.size();
@@ -65,7 +66,7 @@ TEST(Nccl, CpFunctionsMatchUnsplitAttentionOnBothPaths) {
 }
 
 TEST(Nccl, AutoTakesDirectUpToTheCrossover) {
-  REQUIRE_GPU_PER_RANK();
+  CPATTN_REQUIRE_GPU_PER_RANK();
   NcclComm& comm = world();
   if (comm.size() < 2) GTEST_SKIP() << "one rank: nothing to exchange";
   const Device device = Device::cuda(comm.device());
@@ -131,7 +132,7 @@ std::string check_rs(const Partials& p, int rank, int ranks, TestTensor& result)
 }
 
 TEST(Nccl, DirectCallsCaptureInAGraphAndReplayWithNewInputs) {
-  REQUIRE_GPU_PER_RANK();
+  CPATTN_REQUIRE_GPU_PER_RANK();
   NcclComm& comm = world();
   if (comm.size() < 2) GTEST_SKIP() << "one rank: nothing to exchange";
   const Device device = Device::cuda(comm.device());
@@ -167,7 +168,7 @@ TEST(Nccl, DirectCallsCaptureInAGraphAndReplayWithNewInputs) {
 }
 
 TEST(Nccl, ThousandBackToBackCallsMixedWithCollectives) {
-  REQUIRE_GPU_PER_RANK();
+  CPATTN_REQUIRE_GPU_PER_RANK();
   NcclComm& comm = world();
   if (comm.size() < 2) GTEST_SKIP() << "one rank: nothing to exchange";
   const Device device = Device::cuda(comm.device());
@@ -191,7 +192,7 @@ TEST(Nccl, ThousandBackToBackCallsMixedWithCollectives) {
 // Rank 1 skips a call: rank 0's barrier gives up after the communicator's timeout, and its
 // next call raises naming rank 1, within a bounded time and with no dead GPU context.
 TEST(Nccl, ARankThatNeverArrivesRaisesNamingIt) {
-  REQUIRE_GPU_PER_RANK();
+  CPATTN_REQUIRE_GPU_PER_RANK();
   if (ranks_in_world() != 2) GTEST_SKIP() << "written for 2 ranks";
   auto comm = NcclComm::create_with_mpi(-1, std::chrono::milliseconds(300));
   const Device device = Device::cuda(comm->device());

@@ -15,10 +15,6 @@
 namespace cpattn::testing {
 namespace {
 
-#define REQUIRE_GPU()                                                                                   \
-  if (!has_gpu()) GTEST_SKIP() << (cuda::compiled() ? "no CUDA device visible (cudaGetDeviceCount = 0)" \
-                                                    : "cpattn was built without CUDA")
-
 // Runs a test body on merge_groups_kernel alone (by default merge_rows_kernel takes every case
 // it can, so merge_groups_kernel would otherwise see only the layouts merge_rows_kernel leaves).
 class GroupsKernelOnly {
@@ -31,11 +27,11 @@ class GroupsKernelOnly {
 
 class CudaMerge : public ::testing::TestWithParam<MergeCase> {};
 TEST_P(CudaMerge, MatchesFloat64Reference) {
-  REQUIRE_GPU();
+  CPATTN_REQUIRE_GPU();
   EXPECT_TRUE(check_merge(GetParam(), Device::cuda()));
 }
 TEST_P(CudaMerge, GroupsKernelMatchesFloat64Reference) {
-  REQUIRE_GPU();
+  CPATTN_REQUIRE_GPU();
   GroupsKernelOnly groups;
   EXPECT_TRUE(check_merge(GetParam(), Device::cuda()));
 }
@@ -43,15 +39,15 @@ INSTANTIATE_TEST_SUITE_P(Matrix, CudaMerge, ::testing::ValuesIn(merge_matrix()))
 
 class CudaCorrect : public ::testing::TestWithParam<MergeCase> {};
 TEST_P(CudaCorrect, InPlaceMatchesFloat64Reference) {
-  REQUIRE_GPU();
+  CPATTN_REQUIRE_GPU();
   EXPECT_TRUE(check_correct(GetParam(), Device::cuda(), true));
 }
 TEST_P(CudaCorrect, OutOfPlaceMatchesFloat64Reference) {
-  REQUIRE_GPU();
+  CPATTN_REQUIRE_GPU();
   EXPECT_TRUE(check_correct(GetParam(), Device::cuda(), false));
 }
 TEST_P(CudaCorrect, GroupsKernelMatchesFloat64Reference) {
-  REQUIRE_GPU();
+  CPATTN_REQUIRE_GPU();
   GroupsKernelOnly groups;
   EXPECT_TRUE(check_correct(GetParam(), Device::cuda(), true));
   EXPECT_TRUE(check_correct(GetParam(), Device::cuda(), false));
@@ -63,7 +59,7 @@ INSTANTIATE_TEST_SUITE_P(Matrix, CudaCorrect, ::testing::ValuesIn(merge_matrix()
 // above check merge_rows_kernel on every case it takes, the GroupsKernel ones
 // merge_groups_kernel on all).
 TEST(CudaMergeRows, TakesTheCommonLayoutOnly) {
-  REQUIRE_GPU();
+  CPATTN_REQUIRE_GPU();
   const auto takes = [](DType dt, int64_t N, int64_t D, DType lse_dt, bool strided) {
     TestTensor outs(dt, {N, 4, 8, strided ? 2 * D : D}, Device::cuda()), lses(lse_dt, {N, 4, 8}, Device::cuda());
     TestTensor out(dt, {4, 8, D}, Device::cuda());
@@ -86,20 +82,20 @@ TEST(CudaMergeRows, TakesTheCommonLayoutOnly) {
 
 class CudaPack : public ::testing::TestWithParam<PackCase> {};
 TEST_P(CudaPack, MatchesReference) {
-  REQUIRE_GPU();
+  CPATTN_REQUIRE_GPU();
   EXPECT_TRUE(check_pack(GetParam(), Device::cuda()));
 }
 INSTANTIATE_TEST_SUITE_P(Matrix, CudaPack, ::testing::ValuesIn(pack_matrix(false)));
 
 class CudaUnpack : public ::testing::TestWithParam<PackCase> {};
 TEST_P(CudaUnpack, MatchesReference) {
-  REQUIRE_GPU();
+  CPATTN_REQUIRE_GPU();
   EXPECT_TRUE(check_unpack(GetParam(), Device::cuda()));
 }
 INSTANTIATE_TEST_SUITE_P(Matrix, CudaUnpack, ::testing::ValuesIn(pack_matrix(true)));
 
 TEST(CudaPackBounds, BadLengthsNeverWriteOutOfBounds) {
-  REQUIRE_GPU();
+  CPATTN_REQUIRE_GPU();
   // lengths that sum past T and exceed L: no host check on CUDA, but no out-of-bounds
   // access either; valid rows still land where they belong
   TestTensor x(DType::f32, {5, 4}, Device::cuda()), out(DType::f32, {3, 2, 4}, Device::cuda());
@@ -124,7 +120,7 @@ TEST(CudaPackBounds, BadLengthsNeverWriteOutOfBounds) {
 
 class CudaCp : public ::testing::TestWithParam<int> {};
 TEST_P(CudaCp, LocalRanksOnOneGpuMatchUnsplitAttention) {
-  REQUIRE_GPU();
+  CPATTN_REQUIRE_GPU();
   const int ranks = GetParam();
   for (CpOp op : {CpOp::rs, CpOp::ar, CpOp::a2a})
     for (DType dt : {DType::bf16, DType::f32})
@@ -146,17 +142,13 @@ INSTANTIATE_TEST_SUITE_P(Ranks, CudaCp, ::testing::Values(1, 2, 3, 4));
 
 // Every op runs on its tensors' GPU whatever device the caller has current, and leaves the
 // caller's current device as it was.
-#define REQUIRE_TWO_GPUS() \
-  REQUIRE_GPU();           \
-  if (cuda::device_count() < 2) GTEST_SKIP() << "needs 2 GPUs, found " << cuda::device_count()
-
 int current_device() {  // -1 where the query fails
   int device = -1;
   return cudaGetDevice(&device) == cudaSuccess ? device : -1;
 }
 
 TEST(CudaDevices, OpsLeaveTheCallersCurrentDevice) {
-  REQUIRE_GPU();
+  CPATTN_REQUIRE_GPU();
   ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
   MergeCase c;
   c.N = 3, c.D = 128, c.dtype = DType::bf16;
@@ -165,7 +157,7 @@ TEST(CudaDevices, OpsLeaveTheCallersCurrentDevice) {
   EXPECT_EQ(current_device(), 0);
 }
 TEST(CudaDevices, OpsRunOnTheTensorsGpu) {
-  REQUIRE_TWO_GPUS();
+  CPATTN_REQUIRE_GPUS(2);
   const int last = cuda::device_count() - 1;
   ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
   MergeCase c;
@@ -178,7 +170,7 @@ TEST(CudaDevices, OpsRunOnTheTensorsGpu) {
 }
 
 TEST(CudaDevices, MislabelledTensorsAreAnErrorNotAFault) {
-  REQUIRE_TWO_GPUS();
+  CPATTN_REQUIRE_GPUS(2);
   // memory on the last GPU, current, but the views say cuda:0 (Device::cuda()'s default)
   const int last = cuda::device_count() - 1;
   void* p = cuda::device_malloc(4096, last);
@@ -197,21 +189,21 @@ TEST(CudaDevices, MislabelledTensorsAreAnErrorNotAFault) {
 }
 
 TEST(CudaDeterminism, EveryOpBitwiseRepeatable) {
-  REQUIRE_GPU();
+  CPATTN_REQUIRE_GPU();
   EXPECT_TRUE(ops_bitwise_repeatable(Device::cuda()));
 }
 
 TEST(CudaLargeSizes, CorrectPast2To31Elements) {  // merge_rows: 64-bit row offsets
-  REQUIRE_GPU();
+  CPATTN_REQUIRE_GPU();
   EXPECT_TRUE(correct_past_int32(Device::cuda()));
 }
 TEST(CudaLargeSizes, CorrectPast2To31ElementsGroupsKernel) {
-  REQUIRE_GPU();
+  CPATTN_REQUIRE_GPU();
   GroupsKernelOnly groups;
   EXPECT_TRUE(correct_past_int32(Device::cuda()));
 }
 TEST(CudaLargeSizes, PackUnpackPast2To31Bytes) {
-  REQUIRE_GPU();
+  CPATTN_REQUIRE_GPU();
   EXPECT_TRUE(pack_unpack_past_int32(Device::cuda()));
 }
 

@@ -13,7 +13,7 @@ namespace cpattn::testing {
 namespace {
 
 TEST(CudaGraph, CaptureChangeInputsReplay) {
-  if (!has_gpu()) GTEST_SKIP() << "no CUDA device visible";
+  CPATTN_REQUIRE_GPU();
   cudaStream_t stream;
   ASSERT_EQ(cudaStreamCreate(&stream), cudaSuccess);
   Context ctx(Device::cuda(0), stream);
@@ -64,7 +64,7 @@ TEST(CudaGraph, CaptureChangeInputsReplay) {
 }
 
 TEST(CudaGraph, GrowingTheWorkspaceWhileCapturingIsAClearError) {
-  if (!has_gpu()) GTEST_SKIP() << "no CUDA device visible";
+  CPATTN_REQUIRE_GPU();
   cudaStream_t stream;
   ASSERT_EQ(cudaStreamCreate(&stream), cudaSuccess);
   Context ctx(Device::cuda(0), stream);

@@ -91,7 +91,7 @@ TEST(CudaPdlContext, OffByDefault) { EXPECT_FALSE(Context().pdl()); }
 // read by the first kernel, several waves): larger ones, which signal after their stores.
 class CudaPdl : public ::testing::TestWithParam<int64_t> {};
 TEST_P(CudaPdl, ChainGivesTheSameBitsAsOrdinaryLaunches) {
-  if (!has_gpu()) GTEST_SKIP() << "no CUDA device visible";
+  CPATTN_REQUIRE_GPU();
   const int64_t B = GetParam();
   int major = 0;
   ASSERT_EQ(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0), cudaSuccess);

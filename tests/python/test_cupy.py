@@ -7,11 +7,7 @@ cupy = pytest.importorskip("cupy", reason="cupy is not installed (the device ima
 import cpattn  # noqa: E402
 from conftest import reference_merge  # noqa: E402
 
-try:
-    has_gpu = cupy.cuda.runtime.getDeviceCount() > 0
-except cupy.cuda.runtime.CUDARuntimeError:
-    has_gpu = False
-pytestmark = pytest.mark.skipif(not has_gpu, reason="no CUDA device")
+pytestmark = pytest.mark.gpu
 
 
 @pytest.mark.parametrize("n,d", [(2, 128), (3, 96), (8, 512)])

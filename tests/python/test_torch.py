@@ -8,8 +8,6 @@ import pytest
 torch = pytest.importorskip("torch", reason="torch is not installed (CI installs numpy only)")
 import cpattn  # noqa: E402
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
-
 
 def ref_correct(out, lses, rank):
     l = lses.double().clone()
@@ -22,7 +20,7 @@ def ref_correct(out, lses, rank):
     return out.double() * f[..., None], g
 
 
-@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=cuda)])
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("n,d", [(2, 128), (3, 96), (6, 576), (8, 512)])
 def test_correct_matches_reference(device, dtype, n, d):
@@ -38,7 +36,7 @@ def test_correct_matches_reference(device, dtype, n, d):
     torch.testing.assert_close(lse.double(), ref_l, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=cuda)])
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
 def test_requires_grad_inputs_do_not_crash(device):
     out = torch.randn(4, 2, 8, device=device, requires_grad=True)
     lses = torch.randn(3, 4, 2, device=device, requires_grad=True)
@@ -54,7 +52,7 @@ def test_unsupported_tensor_device_and_dtype_raise_type_error():
         cpattn.correct_attn_out(torch.zeros(3, 4, 8, dtype=torch.complex64), lses, 0)
 
 
-@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=cuda)])
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
 def test_pack_unpack(device):
     lengths = torch.tensor([3, 0, 5, 1], device=device)
     x = torch.randn(9, 4, 8, device=device, dtype=torch.bfloat16)
@@ -63,7 +61,7 @@ def test_pack_unpack(device):
     torch.testing.assert_close(cpattn.unpack_seq_triton(packed, lengths), x, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=cuda)])
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
 def test_opcheck(device):
     out = torch.randn(4, 2, 16, device=device)
     lses = torch.randn(3, 4, 2, device=device)
@@ -74,7 +72,7 @@ def test_opcheck(device):
     torch.library.opcheck(torch.ops.cpattn.unpack_seq.default, (torch.randn(2, 2, 5, device=device), lengths, 3))
 
 
-@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=cuda)])
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
 def test_torch_compile_fullgraph_matches_eager(device):
     def f(outs, lses):
         merged, lse = torch.ops.cpattn.merge_attn_states(outs, lses, True)
@@ -86,7 +84,7 @@ def test_torch_compile_fullgraph_matches_eager(device):
     torch.testing.assert_close(compiled, eager)
 
 
-@cuda
+@pytest.mark.gpu
 def test_cuda_graph_capture_replay_with_new_inputs():
     outs = torch.randn(4, 8, 16, 128, device="cuda", dtype=torch.bfloat16)
     lses = torch.randn(4, 8, 16, device="cuda")
@@ -119,7 +117,7 @@ def test_cuda_graph_capture_replay_with_new_inputs():
         torch.testing.assert_close(back, x, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=cuda)])
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
 def test_enable_pdl_gives_the_same_bits(device):
     """A merge -> correct chain, the second reading the first's output: with programmatic
     dependent launches (a no-op on CPU and before sm_90) eagerly and in a CUDA graph, bit for

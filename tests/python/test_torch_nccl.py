@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch", reason="torch is not installed (CI installs
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available() or torch.cuda.device_count() < 2, reason="needs 2 CUDA devices")
+@pytest.mark.gpu(2)
 def test_cp_functions_over_torch_nccl_and_vllm_style_groups():
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([HERE] + sys.path), NCCL_NVLS_ENABLE="0",
                TORCH_SYMM_MEM_DISABLE_MULTICAST="1", NVSHMEM_DISABLE_NVLS="1")

@@ -76,7 +76,15 @@ std::string layout_name(Layout l) {
   return "?";
 }
 
-bool has_gpu() { return cuda::compiled() && cuda::device_count() > 0; }
+bool has_gpu() { return gpus_missing(1).empty(); }
+
+std::string gpus_missing(int count) {
+  if (!cuda::compiled()) return "cpattn was built without CUDA";
+  const int found = cuda::device_count();
+  if (found >= count) return "";
+  if (found == 0) return "no CUDA device visible (cudaGetDeviceCount = 0)";
+  return "needs " + std::to_string(count) + " GPUs, found " + std::to_string(found);
+}
 
 TestTensor::TestTensor(DType dtype, std::vector<int64_t> shape, Device device, Layout layout)
     : dtype_(dtype), shape_(std::move(shape)), strides_(shape_.size()), device_(device) {

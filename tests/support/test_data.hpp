@@ -23,6 +23,17 @@ enum class Layout {
 std::string layout_name(Layout l);
 
 bool has_gpu();  // a CUDA build and at least one device
+// Why a test needing `count` GPUs cannot run here ("" when it can): a build without CUDA, or
+// fewer CUDA devices visible.
+std::string gpus_missing(int count = 1);
+
+// The one way a GPU test skips itself, saying why, where it cannot run (CI has no GPU).
+#define CPATTN_REQUIRE_GPUS(count)                                                      \
+  do {                                                                                  \
+    const std::string cpattn_missing_ = ::cpattn::testing::gpus_missing(count);         \
+    if (!cpattn_missing_.empty()) GTEST_SKIP() << cpattn_missing_;                      \
+  } while (0)
+#define CPATTN_REQUIRE_GPU() CPATTN_REQUIRE_GPUS(1)
 
 class TestTensor {
  public:
