@@ -2,6 +2,7 @@
 #include <mutex>
 
 #include "cp_check.hpp"
+#include "forwarding_comm.hpp"
 
 namespace cpattn::testing {
 namespace {
@@ -158,26 +159,16 @@ TEST(CpPath, Names) {
 }
 
 // Forwards to a LocalComm and counts the host-side exchanges (the consistency check).
-class CountingComm final : public Communicator {
+class CountingComm final : public ForwardingComm {
  public:
-  CountingComm(Communicator& inner, std::atomic<int>& host_exchanges) : inner_(inner), count_(host_exchanges) {}
-  int rank() const override { return inner_.rank(); }
-  int size() const override { return inner_.size(); }
+  CountingComm(Communicator& inner, std::atomic<int>& host_exchanges) : ForwardingComm(inner), count_(host_exchanges) {}
   std::string name() const override { return "counting " + inner_.name(); }
-  bool accepts(Device d) const override { return inner_.accepts(d); }
-  void all_gather(const void* s, void* r, size_t n, DType t, Context& c) override { inner_.all_gather(s, r, n, t, c); }
-  void reduce_scatter(const void* s, void* r, size_t n, DType t, Context& c) override {
-    inner_.reduce_scatter(s, r, n, t, c);
-  }
-  void all_reduce(const void* s, void* r, size_t n, DType t, Context& c) override { inner_.all_reduce(s, r, n, t, c); }
-  void all_to_all(const void* s, void* r, size_t n, DType t, Context& c) override { inner_.all_to_all(s, r, n, t, c); }
   void all_gather_host(const void* s, void* r, size_t bytes) override {
     ++count_;
     inner_.all_gather_host(s, r, bytes);
   }
 
  private:
-  Communicator& inner_;
   std::atomic<int>& count_;
 };
 

@@ -6,11 +6,13 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <regex>
 #include <vector>
 
 #include "cpattn/cpattn.hpp"
+#include "forwarding_comm.hpp"
 
 namespace cpattn::testing {
 namespace {
@@ -55,20 +57,24 @@ const DType f32 = DType::f32;
 constexpr size_t far = 16384;  // byte offset of an output that overlaps nothing
 
 // cp functions on 3 LocalComm ranks; rank r's arguments from make(r); rethrows rank 0's
-// error (which rank fails first in time varies).
+// error (which rank fails first in time varies). `as` makes the communicator the call gets
+// from the rank's LocalComm (default: the LocalComm itself).
 using CpFn = void (*)(const TensorView&, const TensorView&, Communicator&, const TensorView&, const CpOptions&,
                       Context*);
+using CommFactory = std::function<std::unique_ptr<Communicator>(Communicator&)>;
 void cp_case(CpFn fn, const std::function<void(int, TensorView&, TensorView&, TensorView&)>& make,
-             const CpOptions& options = {}) {
+             const CpOptions& options = {}, const CommFactory& as = nullptr) {
   std::optional<Error> rank0;
   try {
-    run_local_ranks(3, [&](Communicator& comm) {
+    run_local_ranks(3, [&](Communicator& local) {
+      std::unique_ptr<Communicator> wrapped = as ? as(local) : nullptr;
+      Communicator& comm = wrapped ? *wrapped : local;
       TensorView out, lse, result;
       make(comm.rank(), out, lse, result);
       try {
         fn(out, lse, comm, result, options, nullptr);
       } catch (const Error& e) {
-        if (comm.rank() == 0) rank0 = e;
+        if (local.rank() == 0) rank0 = e;
         throw;
       }
     });
@@ -76,6 +82,39 @@ void cp_case(CpFn fn, const std::function<void(int, TensorView&, TensorView&, Te
   }
   if (rank0) throw *rank0;
 }
+
+// The valid rs call the cp rows change one thing of: out [2, 6, 8], lse [2, 6], result
+// [2, 2, 8] (H / N = 2 heads kept) on each of the 3 ranks.
+void cp_rs(const std::function<void(TensorView&, TensorView&, TensorView&)>& change, const CpOptions& options = {},
+           const CommFactory& as = nullptr) {
+  cp_case(
+      cp_lse_ag_out_rs,
+      [&](int, TensorView& o, TensorView& l, TensorView& r) {
+        o = t(f32, {2, 6, 8}), l = t(f32, {2, 6}, 1024), r = t(f32, {2, 2, 8}, far);
+        change(o, l, r);
+      },
+      options, as);
+}
+// The same call with one optional tensor: kv_lens (valid: i32 [2]) or out_lse (valid: f32 [2, 2]).
+void cp_rs_with(const char* option, const TensorView& tensor) {
+  CpOptions o;
+  (std::string(option) == "kv_lens" ? o.kv_lens : o.out_lse) = &tensor;
+  cp_rs([](TensorView&, TensorView&, TensorView&) {}, o);
+}
+
+// A communicator of CPU buffers only (as MpiComm is), over the LocalComm rank.
+class CpuOnlyComm final : public ForwardingComm {
+ public:
+  using ForwardingComm::ForwardingComm;
+  std::string name() const override { return "cpu-only"; }
+  bool accepts(Device d) const override { return d.type == DeviceType::cpu; }
+};
+// A broken Communicator whose rank() is out of [0, size()).
+class RankPastSizeComm final : public ForwardingComm {
+ public:
+  using ForwardingComm::ForwardingComm;
+  int rank() const override { return inner_.size(); }
+};
 
 std::map<std::string, std::function<void()>> cases() {
   std::map<std::string, std::function<void()>> c;
@@ -146,7 +185,72 @@ std::map<std::string, std::function<void()>> cases() {
   c["cpp.unpack.sum_under_T"] = [=] { unpack_seq(t(f32, {2, 3, 2}), lens({1, 3}), t(f32, {5, 2}, far)); };
   c["cpp.unpack.out_overlaps"] = [=] { unpack_seq(t(f32, {2, 3, 2}), lens({2, 3}), t(f32, {5, 2}, 8)); };
   c["cpp.stats.negative_length"] = [=] { seq_length_stats(lens({3, -2})); };
-  // cp functions, 3 ranks
+  // cp functions, 3 ranks: every check of their validation (src/core/cp_args.cpp)
+  const Device gpu = Device::cuda(0);
+  const auto none = [](TensorView&, TensorView&, TensorView&) {};
+  c["cpp.cp.out_rank"] = [=] { cp_rs([](TensorView& o, TensorView&, TensorView&) { o = t(f32, {2, 48}); }); };
+  c["cpp.cp.out_dtype"] = [=] { cp_rs([](TensorView& o, TensorView&, TensorView&) { o = t(DType::f64, {2, 6, 8}); }); };
+  c["cpp.cp.out_null"] = [=] {
+    cp_rs([](TensorView& o, TensorView&, TensorView&) { o = TensorView(nullptr, f32, {2, 6, 8}); });
+  };
+  c["cpp.cp.out_device"] = [=] {
+    cp_rs([gpu](TensorView& o, TensorView&, TensorView&) { o = t(f32, {2, 6, 8}, 0, gpu); }, {},
+          [](Communicator& local) { return std::make_unique<CpuOnlyComm>(local); });
+  };
+  c["cpp.cp.lse_rank"] = [=] { cp_rs([](TensorView&, TensorView& l, TensorView&) { l = t(f32, {12}, 1024); }); };
+  c["cpp.cp.lse_null"] = [=] {
+    cp_rs([](TensorView&, TensorView& l, TensorView&) { l = TensorView(nullptr, f32, {2, 6}); });
+  };
+  c["cpp.cp.lse_device"] = [=] {
+    cp_rs([gpu](TensorView&, TensorView& l, TensorView&) { l = t(f32, {2, 6}, 1024, gpu); });
+  };
+  c["cpp.cp.lse_batch"] = [=] { cp_rs([](TensorView&, TensorView& l, TensorView&) { l = t(f32, {3, 6}, 1024); }); };
+  c["cpp.cp.lse_heads"] = [=] { cp_rs([](TensorView&, TensorView& l, TensorView&) { l = t(f32, {2, 5}, 1024); }); };
+  c["cpp.cp.comm_rank"] = [=] {
+    cp_rs(none, {}, [](Communicator& local) { return std::make_unique<RankPastSizeComm>(local); });
+  };
+  c["cpp.cp.result_rank"] = [=] { cp_rs([](TensorView&, TensorView&, TensorView& r) { r = t(f32, {2, 16}, far); }); };
+  c["cpp.cp.result_device"] = [=] {
+    cp_rs([gpu](TensorView&, TensorView&, TensorView& r) { r = t(f32, {2, 2, 8}, far, gpu); });
+  };
+  c["cpp.cp.result_dtype"] = [=] {
+    cp_rs([](TensorView&, TensorView&, TensorView& r) { r = t(DType::bf16, {2, 2, 8}, far); });
+  };
+  c["cpp.cp.result_batch"] = [=] { cp_rs([](TensorView&, TensorView&, TensorView& r) { r = t(f32, {1, 2, 8}, far); }); };
+  c["cpp.cp.result_head_dim"] = [=] {
+    cp_rs([](TensorView&, TensorView&, TensorView& r) { r = t(f32, {2, 2, 4}, far); });
+  };
+  c["cpp.cp.result_null"] = [=] {
+    cp_rs([](TensorView&, TensorView&, TensorView& r) { r = TensorView(nullptr, f32, {2, 2, 8}); });
+  };
+  c["cpp.cp.result_strided"] = [=] {
+    cp_rs([](TensorView&, TensorView&, TensorView& r) { r = strided(f32, {2, 2, 8}, {32, 8, 1}, far); });
+  };
+  c["cpp.cp.result_overlaps_lse"] = [=] {
+    cp_rs([](TensorView&, TensorView&, TensorView& r) { r = t(f32, {2, 2, 8}, 1024); });
+  };
+  c["cpp.cp.result_overlaps_out"] = [=] { cp_rs([](TensorView&, TensorView&, TensorView& r) { r = t(f32, {2, 2, 8}, 64); }); };
+  c["cpp.cp.ar_in_place"] = [=] {
+    cp_case(cp_lse_ag_out_ar, [](int, TensorView& o, TensorView& l, TensorView& r) {
+      o = t(f32, {2, 3, 8}), l = t(f32, {2, 3}, 1024), r = o;
+    });
+  };
+  c["cpp.cp.kv_lens_rank"] = [=] { cp_rs_with("kv_lens", t(DType::i32, {1, 2}, far + 8192)); };
+  c["cpp.cp.kv_lens_dtype"] = [=] { cp_rs_with("kv_lens", t(DType::f32, {2}, far + 8192)); };
+  c["cpp.cp.kv_lens_short"] = [=] { cp_rs_with("kv_lens", t(DType::i32, {1}, far + 8192)); };
+  c["cpp.cp.kv_lens_device"] = [=] { cp_rs_with("kv_lens", t(DType::i32, {2}, far + 8192, gpu)); };
+  c["cpp.cp.kv_lens_null"] = [=] { cp_rs_with("kv_lens", TensorView(nullptr, DType::i32, {2})); };
+  c["cpp.cp.out_lse_rank"] = [=] { cp_rs_with("out_lse", t(f32, {4}, far + 4096)); };
+  c["cpp.cp.out_lse_dtype"] = [=] { cp_rs_with("out_lse", t(DType::i32, {2, 2}, far + 4096)); };
+  c["cpp.cp.out_lse_device"] = [=] { cp_rs_with("out_lse", t(f32, {2, 2}, far + 4096, gpu)); };
+  c["cpp.cp.out_lse_batch"] = [=] { cp_rs_with("out_lse", t(f32, {3, 2}, far + 4096)); };
+  c["cpp.cp.out_lse_heads"] = [=] { cp_rs_with("out_lse", t(f32, {2, 6}, far + 4096)); };
+  c["cpp.cp.out_lse_null"] = [=] { cp_rs_with("out_lse", TensorView(nullptr, f32, {2, 2})); };
+  c["cpp.cp.out_lse_broadcast"] = [=] { cp_rs_with("out_lse", strided(f32, {2, 2}, {0, 1}, far + 4096)); };
+  c["cpp.cp.out_lse_overlaps_result"] = [=] { cp_rs_with("out_lse", t(f32, {2, 2}, far + 16)); };
+  c["cpp.cp.out_lse_overlaps_out"] = [=] { cp_rs_with("out_lse", t(f32, {2, 2}, 64)); };
+  c["cpp.cp.out_lse_overlaps_lse"] = [=] { cp_rs_with("out_lse", t(f32, {2, 2}, 1024 + 8)); };
+  // cp functions: across the ranks
   c["cpp.cp.heads_not_divisible"] = [=] {
     cp_case(cp_lse_ag_out_rs, [](int, TensorView& o, TensorView& l, TensorView& r) {
       o = t(f32, {2, 4, 8}), l = t(f32, {2, 4}, 1024), r = t(f32, {2, 1, 8}, far);
