@@ -17,9 +17,9 @@ BUILD=build-fuzz
 cmake -S . -B $BUILD -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
   -DCPATTN_FUZZ=ON -DCPATTN_SANITIZE=address,undefined -DCPATTN_CUDA=OFF -DCPATTN_PYTHON=OFF -DCPATTN_MPI=OFF \
   -DCPATTN_OPENMP=OFF -DCPATTN_BUILD_TESTS=OFF -DCPATTN_BUILD_TOOLS=OFF >/dev/null
-cmake --build $BUILD -j "$(nproc)" --target fuzz_merge fuzz_pack fuzz_validation
+cmake --build $BUILD -j "$(nproc)" --target fuzz_merge fuzz_pack fuzz_validation fuzz_cp
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-for t in fuzz_merge fuzz_pack fuzz_validation; do
+for t in fuzz_merge fuzz_pack fuzz_validation fuzz_cp; do
   mkdir -p "$BUILD/corpus/$t"
   echo "=== $t: ${secs} s"
   rc=0

@@ -1,13 +1,16 @@
 #include "cp_args.hpp"
 
 #include <algorithm>
+#include <cstring>
+#include <sstream>
+#include <vector>
 
 #include "validate.hpp"
 
 namespace cpattn::detail {
 
-CpCall validate_cp_call(CpOp op, const TensorView& out, const TensorView& lse, Communicator& comm,
-                        const TensorView& result, const CpOptions& o) {
+CpCall validate_cp_call_locally(CpOp op, const TensorView& out, const TensorView& lse, Communicator& comm,
+                                const TensorView& result, const CpOptions& o) {
   CpCall p{op, comm.size(), comm.rank(), 0, 0, 0, 0, &out, &lse, &result, &o};
   check_ndim(out, "out", 3, "[B, H, D]");
   check_dtype(out, "out", {DType::f32, DType::f16, DType::bf16});
@@ -59,6 +62,72 @@ CpCall validate_cp_call(CpOp op, const TensorView& out, const TensorView& lse, C
       throw Error("path", "a communicator and data the direct transport runs on", plan.reason);
     p.path = plan.path;
   }
+  return p;
+}
+
+namespace {
+
+// What every rank must agree on before any data collective.
+struct Header {
+  int32_t op = 0, ok = 1, size = 0, dtype = 0, lse_dtype = 0, lse_base = 0, has_kv = 0, has_lse = 0, path = 0;
+  int64_t B = 0, H = 0, D = 0;
+  char error[160] = {};
+  // the agreed-on part (all but ok and error), also the key for Communicator::agreed_calls
+  std::string signature() const {
+    const int64_t v[] = {op, size, dtype, lse_dtype, lse_base, has_kv, has_lse, path, B, H, D};
+    return std::string(reinterpret_cast<const char*>(v), sizeof(v));
+  }
+  bool same_call(const Header& o) const { return signature() == o.signature(); }
+  std::string describe() const {
+    std::ostringstream s;
+    s << dtype_name(static_cast<DType>(dtype)) << "[" << B << ", " << H << ", " << D << "] lse "
+      << dtype_name(static_cast<DType>(lse_dtype)) << (static_cast<LseBase>(lse_base) == LseBase::two ? " base 2" : " base e")
+      << (has_kv ? " kv_lens" : "") << (has_lse ? " out_lse" : "") << " path " << cp_path_name(static_cast<CpPath>(path));
+    return s.str();
+  }
+};
+
+}  // namespace
+
+CpCall validate_cp_call(CpOp op, const TensorView& out, const TensorView& lse, Communicator& comm,
+                        const TensorView& result, const CpOptions& o) {
+  if (o.check_consistency == ConsistencyCheck::off) return validate_cp_call_locally(op, out, lse, comm, result, o);
+  Header mine;
+  mine.op = static_cast<int32_t>(op);
+  mine.size = comm.size();
+  CpCall p{};
+  std::exception_ptr local_error;
+  try {
+    p = validate_cp_call_locally(op, out, lse, comm, result, o);
+    mine.dtype = static_cast<int32_t>(out.dtype);
+    mine.lse_dtype = static_cast<int32_t>(lse.dtype);
+    mine.lse_base = static_cast<int32_t>(o.lse_base);
+    mine.has_kv = o.kv_lens != nullptr;
+    mine.has_lse = o.out_lse != nullptr;
+    mine.path = static_cast<int32_t>(p.path);
+    mine.B = p.B, mine.H = p.H, mine.D = p.D;
+  } catch (const std::exception& e) {
+    local_error = std::current_exception();
+    mine.ok = 0;
+    std::strncpy(mine.error, e.what(), sizeof(mine.error) - 1);
+  }
+  // an invalid call always joins the exchange, so that the other ranks raise too
+  const bool once = o.check_consistency == ConsistencyCheck::first_call;
+  if (once && !local_error && comm.agreed_calls().count(mine.signature())) return p;
+  std::vector<Header> all(static_cast<size_t>(std::max(comm.size(), 1)));
+  comm.all_gather_host(&mine, all.data(), sizeof(Header));
+  if (local_error) std::rethrow_exception(local_error);
+  for (size_t r = 0; r < all.size(); ++r) {
+    if (!all[r].ok)
+      throw Error("arguments on rank " + std::to_string(r), std::string("valid arguments on every rank of ") + cp_op_name(op),
+                  std::string(all[r].error));
+  }
+  for (size_t r = 1; r < all.size(); ++r) {
+    if (!all[r].same_call(all[0]))
+      throw Error("arguments across ranks", std::string("the same op, shapes, dtypes and options on every rank of ") + cp_op_name(op),
+                  "rank 0: " + all[0].describe() + "; rank " + std::to_string(r) + ": " + all[r].describe());
+  }
+  if (once) comm.agreed_calls().insert(mine.signature());
   return p;
 }
 

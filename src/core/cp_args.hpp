@@ -1,7 +1,7 @@
 #pragma once
-// The cp functions' arguments: validate_cp_call checks one rank's call, and the make_cp_*
-// functions fill the backend arguments of each step of cp.cpp. With validate.cpp (the
-// single-device ops), the only places that build MergeArgs and DirectArgs.
+// The cp functions' arguments: validate_cp_call checks a call on every rank, and the
+// make_cp_* functions fill the backend arguments of each step of cp.cpp. With validate.cpp
+// (the single-device ops), the only place that builds MergeArgs and DirectArgs.
 #include "../backend/args.hpp"
 #include "cpattn/cp.hpp"
 
@@ -21,6 +21,11 @@ struct CpCall {
 
 // Checks this rank's arguments (shapes, dtypes, devices, overlaps, the path) without
 // talking to the other ranks; throws cpattn::Error naming the argument.
+CpCall validate_cp_call_locally(CpOp op, const TensorView& out, const TensorView& lse, Communicator& comm,
+                                const TensorView& result, const CpOptions& options);
+// Checks locally, then (as options.check_consistency says) makes every rank agree with a
+// host-side exchange of the call's signature: a local error or a mismatch between ranks
+// throws on every rank, so no rank is left waiting in a collective. Every rank calls it.
 CpCall validate_cp_call(CpOp op, const TensorView& out, const TensorView& lse, Communicator& comm,
                         const TensorView& result, const CpOptions& options);
 
