@@ -1,5 +1,5 @@
 #pragma once
-// Context: the device, the stream and the workspace an op runs with. Replaces the seed's
+// Context: the device, the stream and the workspace an op runs with. Replaces vLLM's
 // CPTritonContext. Cheap to create, safe to reuse, optional everywhere (ops given no
 // context use a per-thread default one for the tensors' device). Not thread-safe: one
 // context per thread (or per stream).

@@ -75,7 +75,7 @@ constexpr size_t direct_auto_max_bytes(CpOp op) { return op == CpOp::ar ? size_t
 
 // All-gather the LSEs, correct the local output, reduce-scatter (sum) over heads: rank r
 // gets heads [r*H/N, (r+1)*H/N) in result [B, H/N, D] (contiguous). H % N != 0 throws.
-// The reduction runs in the data dtype (as the seed's). Size 1 copies out to result.
+// The reduction runs in the data dtype (as in vLLM's Triton functions). Size 1 copies out to result.
 void cp_lse_ag_out_rs(const TensorView& out, const TensorView& lse, Communicator& comm,
                       const TensorView& result, const CpOptions& options = {},
                       Context* ctx = nullptr);

@@ -13,7 +13,7 @@
 
 namespace cpattn {
 
-// LSE units: natural log (the seed, FlashAttention) or log2 (FlashInfer).
+// LSE units: natural log (vLLM, FlashAttention) or log2 (FlashInfer).
 enum class LseBase : uint8_t { e, two };
 
 struct MergeOptions {
@@ -27,7 +27,7 @@ struct MergeOptions {
 //   m = max_r sanitize(lse_r); lse = m + log(sum_r exp(sanitize(lse_r) - m));
 //   out = sum_r exp(sanitize(lse_r) - lse) * outs_r.
 // A partial with weight 0 contributes exact zeros even if its outs row holds NaN/inf.
-// A row whose partials are all empty gets lse = -inf and out = 0 (the seed gives NaN).
+// A row whose partials are all empty gets lse = -inf and out = 0 (vLLM's Triton functions give NaN).
 // out_lse may be nullptr. Any strides (outputs: no zero strides on dims of size > 1).
 void merge_attn_states(const TensorView& outs, const TensorView& lses, const TensorView& out,
                        const TensorView* out_lse = nullptr, const MergeOptions& options = {},
@@ -35,7 +35,7 @@ void merge_attn_states(const TensorView& outs, const TensorView& lses, const Ten
 
 // correct_attn_out: out [B, H, D] (this rank's partial), lses [N, B, H] (all ranks'),
 // rank in [0, N) -> new_out = out * exp(sanitize(lses[rank]) - lse), out_lse = lse [B, H].
-// new_out may be `out` itself (in place, the seed's behaviour) or a separate tensor.
+// new_out may be `out` itself (in place, vLLM's behaviour) or a separate tensor.
 void correct_attn_out(const TensorView& out, const TensorView& lses, int64_t rank,
                       const TensorView& new_out, const TensorView* out_lse = nullptr,
                       const MergeOptions& options = {}, Context* ctx = nullptr);

@@ -150,7 +150,6 @@ TensorView output_view(nb::handle x, const char* name) {
   return array_view(x, name);
 }
 
-// One Context per (device, stream) and thread: workspaces are reused across calls.
 cpattn::MergeOptions merge_options(bool lse_base_two, const std::optional<TensorView>& kv) {
   cpattn::MergeOptions opt;
   opt.lse_base = lse_base_two ? cpattn::LseBase::two : cpattn::LseBase::e;
@@ -158,6 +157,7 @@ cpattn::MergeOptions merge_options(bool lse_base_two, const std::optional<Tensor
   return opt;
 }
 
+// One Context per (device, stream) and thread: workspaces are reused across calls.
 cpattn::Context* context(cpattn::Device device, uintptr_t stream, bool pdl = false) {
   if (device.type == cpattn::DeviceType::cpu) return nullptr;
   thread_local std::map<std::tuple<int, uintptr_t>, cpattn::Context> contexts;

@@ -24,7 +24,7 @@ TEST(CpuMergeSemantics, EmptyShardWithNaNDataContributesExactZeros) {
 }
 
 TEST(CpuMergeSemantics, AllEmptyGivesMinusInfAndZeros) {
-  // the seed returns NaN for this lse; cpattn returns -inf and a zero output
+  // vLLM's Triton function returns NaN for this lse; cpattn returns -inf and a zero output
   std::vector<float> outs = {NAN, 1.0f, 2.0f, INFINITY};
   std::vector<float> lses = {NAN, INFINITY};
   std::vector<float> out(2, 7.0f), lse(1, 7.0f);

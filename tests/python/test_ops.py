@@ -32,7 +32,7 @@ def test_merge_matches_float64(rng, dtype, n, d):
     ref_out, ref_lse, _ = reference_merge(outs, lses)
     np.testing.assert_allclose(out.astype(np.float64), ref_out, rtol=TOL[dtype], atol=1e-5 * 4)
     np.testing.assert_allclose(lse, ref_lse, rtol=1e-5, atol=1e-5)
-    assert np.all(lse[0] == -np.inf) and np.all(out[0] == 0)  # the seed gives NaN here
+    assert np.all(lse[0] == -np.inf) and np.all(out[0] == 0)  # vLLM's Triton function gives NaN here
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 6])
@@ -44,7 +44,7 @@ def test_correct_in_place_matches_float64(rng, n, base_e):
     rank = n - 1
     expect = out.copy()
     res, lse = cpattn.correct_attn_out(out, lses, rank, None, is_lse_base_on_e=base_e)
-    assert res is out  # in place, like the seed
+    assert res is out  # in place, like vLLM's
     _, ref_lse, w = reference_merge(expect[None].repeat(n, 0), lses, base2=not base_e)
     ref = np.where(w[rank][..., None] == 0, 0.0, w[rank][..., None] * expect)
     np.testing.assert_allclose(out, ref, rtol=2e-5, atol=1e-6)
@@ -96,7 +96,7 @@ def test_pack_unpack_roundtrip(rng, dtype):
         assert np.all(packed[b, n:] == pad)
     back = cpattn.unpack_seq(packed, lengths)
     np.testing.assert_array_equal(back, x)
-    # the seed's names and signatures
+    # vLLM's names and signatures
     np.testing.assert_array_equal(cpattn.unpack_seq_triton(cpattn.pack_seq_triton(x, np.array(lengths), pad), np.array(lengths)), x)
 
 

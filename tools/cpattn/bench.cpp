@@ -135,7 +135,7 @@ Row bench_merge(bool merge, const Shape& s, DType dt, Device dev, const BenchOpt
       }
     }
   }
-  // timed as the seed's table: correct in place, merge out of place
+  // timed as vLLM's Triton functions' table: correct in place, merge out of place
   auto timed = [&] {
     if (merge) merge_attn_states(data_v, lses_v, out_v, &lse_v, {}, &ctx);
     else correct_attn_out(data_v, lses_v, rank, data_v, &lse_v, {}, &ctx);
@@ -228,7 +228,7 @@ std::vector<Shape> merge_shapes(const BenchOptions& o, Device dev) {
     // small decode shapes, then working sets >= 256 MiB for the bandwidth claim
     return {{1, 32, 128, 2}, {16, 32, 128, 4}, {4096, 32, 128, 8}, {32768, 32, 128, 8}, {16384, 128, 128, 4}, {2048, 128, 512, 8}};
   }
-  // the seed's table, then the real model shapes of the CUDA issue
+  // the shapes of vLLM's Triton functions' table, then real model shapes
   v = {{1, 32, 128, 2},    {16, 32, 128, 4},    {64, 128, 128, 8},  {256, 16, 512, 8},
        {128, 128, 512, 4}, {4096, 32, 128, 8},  {32768, 32, 128, 8}, {16384, 128, 128, 4}};
   const Shape models[] = {{0, 128, 512, 8}, {0, 16, 128, 2}, {0, 96, 512, 8}, {0, 12, 512, 2}, {0, 128, 576, 4}, {0, 8, 128, 4}};
@@ -253,7 +253,7 @@ std::vector<PackShape> pack_shapes(const BenchOptions& o, DType dt, Device dev) 
         for (int64_t F : o.features.empty() ? std::vector<int64_t>{1024} : o.features) v.push_back({B, L, F, dt});
     return v;
   }
-  // the seed's table (bf16), fp8 [T, 64, 128] decode batches, long bf16 sequences
+  // the shapes of vLLM's Triton functions' table (bf16), fp8 [T, 64, 128] decode batches, long bf16 sequences
   v = {{64, 4, 8192, DType::bf16},   {256, 8, 8192, DType::bf16},   {1024, 4, 8192, DType::bf16},
        {4096, 2, 2048, DType::bf16}, {16, 4096, 1024, DType::bf16}, {1024, 64, 576, DType::bf16}};
   for (int64_t B : {32, 256, 1024, 4096}) v.push_back({B, 4, 64 * 128, DType::fp8_e4m3});

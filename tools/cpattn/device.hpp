@@ -53,8 +53,8 @@ std::string device_description(Device device);
 void synchronize(Device device);
 
 // Median time in microseconds of one call of fn: on CUDA, `calls` back-to-back calls
-// captured in a CUDA graph and replayed (launch gaps removed, as the seed's table was
-// measured); on CPU, wall time per call.
+// captured in a CUDA graph and replayed (launch gaps removed, as vLLM's Triton functions'
+// table was measured); on CPU, wall time per call.
 double time_us(Device device, Context& ctx, const std::function<void()>& fn, int calls, int warmup);
 // Device copy bandwidth in GB/s (bytes read + written), measured now on `bytes`.
 double copy_bandwidth_gbs(Device device, size_t bytes);
