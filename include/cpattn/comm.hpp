@@ -2,13 +2,18 @@
 // Communicator: the collectives the cp_* functions are written against. Counts are in
 // elements of `dtype`; reductions are sums. Buffers live where buffer_device() says.
 #include <cstddef>
+#include <memory>
 #include <string>
-#include <unordered_set>
 
 #include "cpattn/context.hpp"
 #include "cpattn/tensor.hpp"
 
 namespace cpattn {
+
+namespace detail {
+struct AgreedCalls;
+struct AgreedCallsOf;
+}  // namespace detail
 
 // Peer-addressable device memory for the cp functions' direct transport, registered once
 // per communicator (NcclComm: an NCCL symmetric window). Every rank's buffer has the same
@@ -52,11 +57,6 @@ class Communicator {
   // error on every rank instead of hanging.
   virtual void all_gather_host(const void* send, void* recv, size_t bytes) = 0;
 
-  // Signatures of cp_* calls that every rank of this communicator has agreed on (filled
-  // by ConsistencyCheck::first_call; identical on every rank since all ranks fill it from
-  // the same exchange).
-  std::unordered_set<std::string>& agreed_calls() { return agreed_calls_; }
-
   // The direct transport. direct_unavailable() is empty when this communicator can give
   // the cp functions symmetric buffers for data on `device`, else the reason it cannot.
   // symmetric_buffers() returns buffers of at least `bytes` (every rank calls it with the
@@ -69,7 +69,11 @@ class Communicator {
   virtual const SymmetricBuffers& symmetric_buffers(size_t bytes, Context& ctx);
 
  private:
-  std::unordered_set<std::string> agreed_calls_;
+  // The cp functions' record of the calls every rank of this communicator has agreed on
+  // (ConsistencyCheck::first_call), kept with the communicator and opaque here: its type
+  // and its one accessor live in src/core/cp_args.cpp.
+  friend struct detail::AgreedCallsOf;
+  std::shared_ptr<detail::AgreedCalls> agreed_calls_;
 };
 
 }  // namespace cpattn

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <sstream>
+#include <unordered_set>
 #include <vector>
 
 #include "validate.hpp"
@@ -72,7 +74,7 @@ struct Header {
   int32_t op = 0, ok = 1, size = 0, dtype = 0, lse_dtype = 0, lse_base = 0, has_kv = 0, has_lse = 0, path = 0;
   int64_t B = 0, H = 0, D = 0;
   char error[160] = {};
-  // the agreed-on part (all but ok and error), also the key for Communicator::agreed_calls
+  // the agreed-on part (all but ok and error), also the key of AgreedCalls
   std::string signature() const {
     const int64_t v[] = {op, size, dtype, lse_dtype, lse_base, has_kv, has_lse, path, B, H, D};
     return std::string(reinterpret_cast<const char*>(v), sizeof(v));
@@ -88,6 +90,18 @@ struct Header {
 };
 
 }  // namespace
+
+// The signatures of the calls every rank of a communicator has agreed on: identical on every
+// rank, since all fill it from the same exchanges.
+struct AgreedCalls {
+  std::unordered_set<std::string> signatures;
+};
+struct AgreedCallsOf {
+  static std::unordered_set<std::string>& signatures(Communicator& comm) {
+    if (!comm.agreed_calls_) comm.agreed_calls_ = std::make_shared<AgreedCalls>();
+    return comm.agreed_calls_->signatures;
+  }
+};
 
 CpCall validate_cp_call(CpOp op, const TensorView& out, const TensorView& lse, Communicator& comm,
                         const TensorView& result, const CpOptions& o) {
@@ -113,7 +127,7 @@ CpCall validate_cp_call(CpOp op, const TensorView& out, const TensorView& lse, C
   }
   // an invalid call always joins the exchange, so that the other ranks raise too
   const bool once = o.check_consistency == ConsistencyCheck::first_call;
-  if (once && !local_error && comm.agreed_calls().count(mine.signature())) return p;
+  if (once && !local_error && AgreedCallsOf::signatures(comm).count(mine.signature())) return p;
   std::vector<Header> all(static_cast<size_t>(std::max(comm.size(), 1)));
   comm.all_gather_host(&mine, all.data(), sizeof(Header));
   if (local_error) std::rethrow_exception(local_error);
@@ -127,7 +141,7 @@ CpCall validate_cp_call(CpOp op, const TensorView& out, const TensorView& lse, C
       throw Error("arguments across ranks", std::string("the same op, shapes, dtypes and options on every rank of ") + cp_op_name(op),
                   "rank 0: " + all[0].describe() + "; rank " + std::to_string(r) + ": " + all[r].describe());
   }
-  if (once) comm.agreed_calls().insert(mine.signature());
+  if (once) AgreedCallsOf::signatures(comm).insert(mine.signature());
   return p;
 }
 
