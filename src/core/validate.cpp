@@ -99,6 +99,17 @@ void check_row_output(const MergeArgs& a, const TensorView& t, const char* name,
   check_writable(t, name);
 }
 
+// The checked output [B, H, D] of merge/correct, with the optional lse output and the options.
+void fill_output(MergeArgs& a, const TensorView& dst, const TensorView* out_lse,
+                 std::initializer_list<const TensorView*> inputs, const MergeOptions& o) {
+  fill_lse_out(a, out_lse, inputs, "[B, H]");
+  fill_kv_lens(a, o);
+  a.lse_base = o.lse_base;
+  a.dst = dst.data;
+  a.dst_rows = rows_of(dst);
+  a.dst_sd = dst.strides[2];
+}
+
 void fill_lses(MergeArgs& a, const TensorView& lses) {
   check_float_tensor(lses, "lses", 3, "[N, B, H]");
   check_device(lses, "lses", a.device);
@@ -215,16 +226,11 @@ MergeArgs make_merge_args(const TensorView& outs, const TensorView& lses, const 
   check_row_output(a, out, "out", "outs");
   check_no_overlap(out, "out", outs, "outs", false);
   check_no_overlap(out, "out", lses, "lses", false);
-  fill_lse_out(a, out_lse, {&outs, &lses, &out}, "[B, H]");
-  fill_kv_lens(a, o);
-  a.lse_base = o.lse_base;
+  fill_output(a, out, out_lse, {&outs, &lses, &out}, o);
   a.src = outs.data;
   a.src_sn = outs.strides[0];
   a.src_rows = RowMap{outs.strides[1], outs.strides[2], 0, std::max<int64_t>(a.H, 1)};
   a.src_sd = outs.strides[3];
-  a.dst = out.data;
-  a.dst_rows = rows_of(out);
-  a.dst_sd = out.strides[2];
   return a;
 }
 
@@ -245,16 +251,11 @@ MergeArgs make_correct_args(const TensorView& out, const TensorView& lses, int64
   check_row_output(a, new_out, "new_out", "out");
   check_no_overlap(new_out, "new_out", out, "out", true);
   check_no_overlap(new_out, "new_out", lses, "lses", false);
-  fill_lse_out(a, out_lse, {&out, &lses, &new_out}, "[B, H]");
-  fill_kv_lens(a, o);
-  a.lse_base = o.lse_base;
+  fill_output(a, new_out, out_lse, {&out, &lses, &new_out}, o);
   a.rank = rank;
   a.src = out.data;
   a.src_rows = rows_of(out);
   a.src_sd = out.strides[2];
-  a.dst = new_out.data;
-  a.dst_rows = rows_of(new_out);
-  a.dst_sd = new_out.strides[2];
   return a;
 }
 

@@ -229,13 +229,3 @@ TEST(Nccl, ARankThatNeverArrivesRaisesNamingIt) {
 
 }  // namespace
 }  // namespace cpattn::testing
-
-int main(int argc, char** argv) {
-  MPI_Init(&argc, &argv);
-  ::testing::InitGoogleTest(&argc, argv);
-  const int rc = RUN_ALL_TESTS();
-  int any = 0;
-  MPI_Allreduce(&rc, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  MPI_Finalize();
-  return any;
-}
