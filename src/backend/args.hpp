@@ -2,6 +2,8 @@
 // The normalised, validated form of each op's arguments: what every backend consumes.
 // Built only by src/core/validate.cpp (the single-device ops) and src/core/cp_args.cpp (the
 // steps of the cp functions), so a backend never sees an unchecked tensor.
+// Strides: `x_sn`, `x_sb`, `x_sh`, `x_sd`, `x_sl` are tensor x's stride over N (partials),
+// B (rows), H (heads), D (head dim) and L (padded positions), in elements (PackArgs: bytes).
 #include <cstdint>
 
 #include "cpattn/comm.hpp"

@@ -36,7 +36,7 @@ struct RowsArgs {
   const float* lses;
   float* dst_lse;         // optional
   const void* kv_lens;    // optional, [N, B] int32 or int64
-  bool kv64, lse_base_two;
+  bool kv_lens_i64, lse_base_two;
   bool early_trigger;     // PDL: let the next kernel be scheduled at the start (else at the end)
   int32_t N, rank;        // rank < 0: merge
   uint32_t rows, vectors_per_row;
@@ -68,7 +68,7 @@ __device__ __forceinline__ RowLses<MAXN> row_lses(const RowsArgs& a, uint32_t ro
 #pragma unroll
     for (int i = 0; i < MAXN; ++i) {
       const uint32_t k = kv_off + i * a.kv_sn;
-      len[i] = i >= a.N ? 1 : a.kv64 ? static_cast<const int64_t*>(a.kv_lens)[k] : static_cast<const int32_t*>(a.kv_lens)[k];
+      len[i] = i >= a.N ? 1 : a.kv_lens_i64 ? static_cast<const int64_t*>(a.kv_lens)[k] : static_cast<const int32_t*>(a.kv_lens)[k];
     }
 #pragma unroll
     for (int i = 0; i < MAXN; ++i)
