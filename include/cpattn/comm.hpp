@@ -1,6 +1,6 @@
 #pragma once
 // Communicator: the collectives the cp_* functions are written against. Counts are in
-// elements of `dtype`; reductions are sums. Buffers live where buffer_device() says.
+// elements of `dtype`; reductions are sums. Buffers live where accepts() says.
 #include <cstddef>
 #include <memory>
 #include <string>

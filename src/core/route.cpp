@@ -1,5 +1,5 @@
 // Runs validated arguments and memory steps on the backend of their device (src/cpu or
-// src/cuda), every CUDA step on the context's stream under a DeviceGuard.
+// src/cuda), on the context's stream.
 #include "route.hpp"
 
 #include <cstring>
