@@ -32,7 +32,7 @@ using detail::RowMap;
 constexpr int kBlockThreads = 256;
 // Vectors per lane that correct loads before its lse math: enough bytes in flight per SM to
 // reach copy bandwidth on large calls (2 falls well short).
-constexpr int kCorrectVecs = 4;
+constexpr int kCorrectVectorsPerLane = 4;
 constexpr int kMaxWeightBytes = 16 * 1024;  // shared memory for merge's staged weights per block
 
 enum class Mode {
@@ -88,12 +88,13 @@ __device__ __forceinline__ float group_sum(float v, int g) {
 //   dst [B, H, D]; dst_lse [B, H] (optional, heads [lse_h_begin, lse_h_end) only); rows (b, h)
 //   of src, dst and dst_lse where their RowMaps put them (any strides); lses in base e or 2
 //   (a.lse_base). T: the data type, VEC elements per vector (16 bytes, or 1 on the scalar path).
-// Grid: ceil(B * H * 2^shift / blockDim.x) blocks of 128 or 256 threads (launch_merge_groups);
+// Grid: ceil(B * H * 2^shift / blockDim.x) blocks of 256 threads (128 for small grids, fewer,
+// in warps, where a block's staged weights would pass kMaxWeightBytes; launch_merge_groups);
 // row (b, h) belongs to a group of G = 2^shift lanes of one warp.
 // Each group: lane i reads the lses of partials i, i + G, ...; max and sum are reduced with
 // shuffles; lane 0 stores the merged lse. Then lane i takes vectors i, i + G, ... of the row
-// (`vectors_per_row` in all): correct scales the rank's row by its weight (kCorrectVecs
-// vectors loaded before the lse math); merge sums the N weighted partials in f32, with the
+// (`vectors_per_row` in all): correct scales the rank's row by its weight (the first
+// kCorrectVectorsPerLane loaded before the lse math); merge sums the N weighted partials in f32, with the
 // weights staged in shared memory (merge_staged, merge_pairs: two vectors per pass) or
 // recomputed per vector (merge_recompute, N too large to stage).
 template <class T, int VEC, Mode M>
@@ -114,11 +115,11 @@ __global__ void __launch_bounds__(kBlockThreads)
                      a.lse_sn,  a.kv_lens, static_cast<int>(a.kv_dtype), static_cast<int64_t>(b) * a.kv_sb, a.kv_sn};
 
   using P = Pack<T, VEC>;
-  P raw[kCorrectVecs] = {};
+  P raw[kCorrectVectorsPerLane] = {};
   float l_rank = -INFINITY;
   if constexpr (M == Mode::correct) {
 #pragma unroll
-    for (int i = 0; i < kCorrectVecs; ++i) {
+    for (int i = 0; i < kCorrectVectorsPerLane; ++i) {
       const int v = lane + i * g;
       if (active && v < vectors_per_row) raw[i] = load_pack<T, VEC>(src + v * src_step);
     }
@@ -143,11 +144,11 @@ __global__ void __launch_bounds__(kBlockThreads)
   if constexpr (M == Mode::correct) {
     const float w = empty ? 0.0f : lse_exp(l_rank - lse, a.lse_base);
 #pragma unroll
-    for (int i = 0; i < kCorrectVecs; ++i) {
+    for (int i = 0; i < kCorrectVectorsPerLane; ++i) {
       const int v = lane + i * g;
       if (v < vectors_per_row) scale_store<T, VEC>(dst + v * dst_step, w, raw[i]);
     }
-    for (int v = lane + kCorrectVecs * g; v < vectors_per_row; v += g)  // rows wider than one pass
+    for (int v = lane + kCorrectVectorsPerLane * g; v < vectors_per_row; v += g)  // rows wider than one pass
       scale_store<T, VEC>(dst + v * dst_step, w, load_pack<T, VEC>(src + v * src_step));
   } else {
     // w_r = exp(l_r - m) / s = exp(l_r - lse)
@@ -238,7 +239,7 @@ void launch_merge_groups(const MergeArgs& a, cudaStream_t stream, bool pdl) {
   const int64_t rows = a.B * a.H;
   const int64_t sms = sm_count();
   const bool pairs = vec && !correct && a.N <= 4 && rows * vectors_per_row >= 4 * sms * kBlockThreads;
-  const int per_lane = correct ? kCorrectVecs : pairs ? 2 : 1;
+  const int per_lane = correct ? kCorrectVectorsPerLane : pairs ? 2 : 1;
   const int64_t want = (vectors_per_row + per_lane - 1) / per_lane;
   int shift = 0;
   while (shift < 5 && (int64_t{1} << shift) < want) ++shift;
