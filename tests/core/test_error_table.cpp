@@ -231,8 +231,10 @@ std::map<std::string, std::function<void()>> cases() {
   };
   c["cpp.cp.result_overlaps_out"] = [=] { cp_rs([](TensorView&, TensorView&, TensorView& r) { r = t(f32, {2, 2, 8}, 64); }); };
   c["cpp.cp.ar_in_place"] = [=] {
-    cp_case(cp_lse_ag_out_ar, [](int, TensorView& o, TensorView& l, TensorView& r) {
-      o = t(f32, {2, 3, 8}), l = t(f32, {2, 3}, 1024), r = o;
+    cp_case(cp_lse_ag_out_ar, [](int rank, TensorView& o, TensorView& l, TensorView& r) {
+      // a call that runs: each rank writes its own memory (a shared arena would be a data race)
+      const size_t own = 512 * static_cast<size_t>(rank);
+      o = t(f32, {2, 3, 8}, own), l = t(f32, {2, 3}, 6144 + own), r = o;
     });
   };
   c["cpp.cp.kv_lens_rank"] = [=] { cp_rs_with("kv_lens", t(DType::i32, {1, 2}, far + 8192)); };
