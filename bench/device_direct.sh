@@ -9,10 +9,7 @@ BUILD=build-device
 MPI=(mpirun --allow-run-as-root --oversubscribe -x NCCL_NVLS_ENABLE -x TORCH_SYMM_MEM_DISABLE_MULTICAST -x NVSHMEM_DISABLE_NVLS)
 
 step build
-cmake -S . -B $BUILD -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 "${cli11[@]}" >>"$LOG" 2>&1 &&
-  cmake --build $BUILD -j32 >>"$LOG" 2>&1 || { tail -60 "$LOG"; exit 1; }
-grep "cpattn 0" "$LOG" | tail -1
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$LOG"
+build_device $BUILD
 CLI=$BUILD/tools/cpattn/cpattn
 
 step nccl tests, 2 ranks

@@ -8,3 +8,13 @@ LOG=${LOG:-$OUT/log.txt}
 step() { echo; echo "=== $* ($(date +%T))" | tee -a "$LOG"; }
 cli11=()
 [ -d .deps/include/CLI ] && cli11=(-DCPATTN_CLI11_INCLUDE_DIR="$PWD/.deps/include")
+# build_device DIR [cmake args]: a Release sm_90 build of everything into DIR (output in $LOG,
+# its tail shown and the script ended on failure), then the configuration and the GPUs.
+build_device() {
+  local dir=$1
+  shift
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 "${cli11[@]}" "$@" >>"$LOG" 2>&1 &&
+    cmake --build "$dir" -j"$(nproc)" >>"$LOG" 2>&1 || { tail -60 "$LOG"; exit 1; }
+  grep "cpattn 0" "$LOG" | tail -1
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$LOG"
+}

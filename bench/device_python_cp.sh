@@ -10,8 +10,7 @@ MPI=(mpirun --allow-run-as-root --oversubscribe -x NCCL_NVLS_ENABLE -x TORCH_SYM
 # a checkout whose tools/ are mid-edit can carry the committed ones in .cpp_tools (git archive)
 [ -d .cpp_tools/tools ] && cp -r .cpp_tools/tools/. tools/
 step build
-cmake -S . -B $BUILD -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 "${cli11[@]}" >>"$LOG" 2>&1 &&
-  cmake --build $BUILD -j32 >>"$LOG" 2>&1 || { tail -60 "$LOG"; exit 1; }
+build_device $BUILD
 export PYTHONPATH=$PWD/$BUILD/python
 step python tests: torch NCCL groups, gloo, drop-in
 timeout 400 python3 -m pytest -q -p no:cacheprovider tests/python/test_torch_nccl.py tests/python/test_torch.py \

@@ -9,10 +9,7 @@ source bench/device_env.sh
 BUILD=build-device
 
 step build
-cmake -S . -B $BUILD -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 "${cli11[@]}" >>"$LOG" 2>&1 &&
-  cmake --build $BUILD -j16 >>"$LOG" 2>&1 || { tail -60 "$LOG"; exit 1; }
-grep "cpattn 0" "$LOG" | tail -1
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$LOG"
+build_device $BUILD
 CLI=$BUILD/tools/cpattn/cpattn
 
 if [ "$MODE" != bench ] && [ "$MODE" != debug ]; then
