@@ -3,8 +3,9 @@
 // must share it) and takes an optional Context (stream, workspace).
 //
 // Shapes: N = partials (CP ranks), B = rows (tokens), H = heads, D = head dim.
-// Data: f32, f16, bf16. LSE: f32, f16, bf16. All math in f32; each output is rounded once
-// (round to nearest even). sanitize(x): NaN and +inf become -inf.
+// Data: f32, f16, bf16 (a merge's out may also be fp8_e4m3, see MergeOptions::out_scale).
+// LSE: f32, f16, bf16. All math in f32; each output is rounded once (round to nearest even).
+// sanitize(x): NaN and +inf become -inf.
 #include <cstdint>
 #include <limits>
 
@@ -21,6 +22,12 @@ struct MergeOptions {
   // Optional [N, B] int32/int64 KV lengths of each partial: a partial of a row whose
   // length is 0 counts as empty (weight 0) whatever its lse holds.
   const TensorView* kv_lens = nullptr;
+  // fp8 output of the merges (merge_attn_states, merge_attn_states_varlen), as vLLM's CUDA
+  // merge offers: with an fp8_e4m3 `out`, a one-element f32 tensor on the tensors' device
+  // holding the per-tensor scale; out = round(merged / scale), saturating at +-448 (NaN stays
+  // NaN). Required with an fp8_e4m3 out and refused with any other out dtype. The scale is read
+  // on the device (no host sync): a scale of 0 or below gives what the division gives.
+  const TensorView* out_scale = nullptr;
 };
 
 // merge_attn_states: outs [N, B, H, D], lses [N, B, H] -> out [B, H, D], out_lse [B, H].
@@ -32,6 +39,20 @@ struct MergeOptions {
 void merge_attn_states(const TensorView& outs, const TensorView& lses, const TensorView& out,
                        const TensorView* out_lse = nullptr, const MergeOptions& options = {},
                        Context* ctx = nullptr);
+
+// merge_attn_states_varlen: a variable number of partials per row (split-KV decode, as
+// FlashInfer's VariableLengthMergeStates). outs [P, H, D] holds every row's partials back to
+// back, lses [P, H]; offsets [B + 1] int32/int64: row b's partials are p in
+// [offsets[b], offsets[b + 1]) -> out [B, H, D], out_lse [B, H] (optional). Same math, empty
+// rules and fp8 output as merge_attn_states; a row with no partials (offsets[b] ==
+// offsets[b + 1]) gets lse = -inf and out = 0. Any number of partials per row. Partials of
+// [0, P) no row names are not read. options.kv_lens is refused (leave an empty partial out of
+// its row, or give it lse -inf). CPU checks offsets (offsets[0] >= 0, non-decreasing,
+// offsets[B] <= P) and throws; CUDA never reads them on the host: each row's range is clamped
+// into [0, P] (a decreasing pair is an empty row).
+void merge_attn_states_varlen(const TensorView& outs, const TensorView& lses, const TensorView& offsets,
+                              const TensorView& out, const TensorView* out_lse = nullptr,
+                              const MergeOptions& options = {}, Context* ctx = nullptr);
 
 // correct_attn_out: out [B, H, D] (this rank's partial), lses [N, B, H] (all ranks'),
 // rank in [0, N) -> new_out = out * exp(sanitize(lses[rank]) - lse), out_lse = lse [B, H].

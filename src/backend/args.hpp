@@ -50,6 +50,16 @@ struct MergeArgs {
   const void* kv_lens = nullptr;
   DType kv_dtype = DType::i32;
   int64_t kv_sn = 0, kv_sb = 0;
+  // optional fp8 output (merges): non-null means dst is fp8_e4m3 and out = round(merged /
+  // *out_scale), saturating; the scale lives on the tensors' device
+  const float* out_scale = nullptr;
+  // optional offsets [B + 1] (merge_attn_states_varlen): row b's partials are p in
+  // [offsets[b], offsets[b + 1]), partial p of row (b, h) at src + p * src_sn +
+  // h * src_rows.head_stride and lses + p * lse_sn + h * lse_sh (batch strides 0); N is then
+  // P, the partials in all
+  const void* offsets = nullptr;
+  DType offsets_dtype = DType::i32;
+  int64_t offsets_stride = 1;
 };
 
 // pack_seq (to_padded) and unpack_seq. Offsets in bytes; rows are `row_bytes` long and
@@ -124,6 +134,7 @@ inline void check_element_dtypes(const MergeArgs& a) {
   check_float_dtype(a.lse_dtype, "lses dtype");
   if (a.dst_lse) check_float_dtype(a.dst_lse_dtype, "out_lse dtype");
   if (a.kv_lens) check_index_dtype(a.kv_dtype, "kv_lens dtype");
+  if (a.offsets) check_index_dtype(a.offsets_dtype, "offsets dtype");
 }
 inline void check_element_dtypes(const DirectArgs& a) {
   check_float_dtype(a.lse_dtype, "lse dtype");

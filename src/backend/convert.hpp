@@ -45,6 +45,23 @@ inline uint16_t f32_to_f16(float f) {
   return sign | static_cast<uint16_t>((r - 0x38000000u) >> 13);
 }
 
+// f32 -> fp8 e4m3fn, round to nearest even, saturating: finite values past 448 and inf become
+// +-448, NaN stays NaN (as CUDA's __nv_cvt_float_to_fp8 with __NV_SATFINITE). The merges' fp8
+// output.
+inline uint8_t f32_to_e4m3_saturating(float f) {
+  const uint32_t u = f32_bits(f);
+  const auto sign = static_cast<uint8_t>((u >> 24) & 0x80u);
+  const uint32_t a = u & 0x7fffffffu;
+  if (a > 0x7f800000u) return sign | 0x7fu;   // NaN
+  if (a >= 0x43e00000u) return sign | 0x7eu;  // >= 448: the largest finite
+  if (a < 0x3c800000u) {                      // below 2^-6: the subnormal grid, steps of 2^-9
+    // 16384 has an ulp of 2^-9: the FPU's addition rounds |f| onto the grid (RNE)
+    return sign | static_cast<uint8_t>(f32_bits(bits_f32(a) + 16384.0f) - f32_bits(16384.0f));
+  }
+  const uint32_t r = a + 0x7ffffu + ((a >> 20) & 1u);  // RNE to 3 mantissa bits
+  return sign | static_cast<uint8_t>((r - (120u << 23)) >> 20);  // rebias 127 -> 7
+}
+
 // fp8 (OCP): e4m3fn has no inf (0x7f is NaN, max 448); e5m2 is IEEE-like (max 57344).
 float fp8_to_f32(uint8_t v, bool e4m3);
 // Saturation follows torch's cast: out-of-range finite values and inf become NaN for

@@ -14,6 +14,13 @@ void merge_attn_states(const TensorView& outs, const TensorView& lses, const Ten
   detail::run_merge(a, detail::resolve_context(ctx, a.device));
 }
 
+void merge_attn_states_varlen(const TensorView& outs, const TensorView& lses, const TensorView& offsets,
+                              const TensorView& out, const TensorView* out_lse, const MergeOptions& options,
+                              Context* ctx) {
+  const auto a = detail::make_varlen_merge_args(outs, lses, offsets, out, out_lse, options);
+  detail::run_merge(a, detail::resolve_context(ctx, a.device));
+}
+
 void correct_attn_out(const TensorView& out, const TensorView& lses, int64_t rank, const TensorView& new_out,
                       const TensorView* out_lse, const MergeOptions& options, Context* ctx) {
   const auto a = detail::make_correct_args(out, lses, rank, new_out, out_lse, options);

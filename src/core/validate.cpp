@@ -87,16 +87,43 @@ void fill_kv_lens(MergeArgs& a, const MergeOptions& o) {
   a.kv_sb = k.strides[1];
 }
 
-// The [B, H, D] output of merge/correct: same dtype and device as the input `like`.
-void check_row_output(const MergeArgs& a, const TensorView& t, const char* name, const char* like) {
-  check_float_tensor(t, name, 3, "[B, H, D]");
+// The [B, H, D] output of merge/correct: same dtype and device as the input `like` (the
+// merges: or fp8_e4m3, with options.out_scale).
+void check_row_output(const MergeArgs& a, const TensorView& t, const char* name, const char* like, bool fp8_allowed) {
+  check_ndim(t, name, 3, "[B, H, D]");
+  check_data(t, name);
   check_device(t, name, a.device);
-  if (t.dtype != a.dtype)
-    throw Error(name, std::string("dtype ") + dtype_name(a.dtype) + " (that of " + like + ")", t.describe());
+  if (t.dtype != a.dtype && !(fp8_allowed && t.dtype == DType::fp8_e4m3))
+    throw Error(name,
+                std::string("dtype ") + dtype_name(a.dtype) + " (that of " + like + ")" +
+                    (fp8_allowed ? " or fp8_e4m3 (with options.out_scale)" : ""),
+                t.describe());
   check_dim(t, name, 0, a.B, "B");
   check_dim(t, name, 1, a.H, "H");
   check_dim(t, name, 2, a.D, "D");
   check_writable(t, name);
+}
+
+// The fp8 scale of a merge's out: required with an fp8_e4m3 out, refused otherwise.
+void fill_out_scale(MergeArgs& a, const TensorView& out, const char* out_name, const MergeOptions& o, bool merge) {
+  const bool fp8 = out.dtype == DType::fp8_e4m3;
+  if (!o.out_scale) {
+    if (fp8) throw Error("out_scale", "a one-element f32 scale tensor for the fp8_e4m3 out", "none");
+    return;
+  }
+  const TensorView& s = *o.out_scale;
+  if (!merge)
+    throw Error("out_scale",
+                "none (correct_attn_out writes the dtype of its input; fp8 output is for merge_attn_states and "
+                "merge_attn_states_varlen)",
+                s.describe());
+  if (!fp8) throw Error("out_scale", std::string("none unless ") + out_name + " is fp8_e4m3", s.describe());
+  check_dtype(s, "out_scale", {DType::f32});
+  if (s.numel() != 1) throw Error("out_scale", "a one-element tensor (the per-tensor scale)", s.describe());
+  check_device(s, "out_scale", a.device);
+  check_data(s, "out_scale");
+  check_no_overlap(out, out_name, s, "out_scale", false);
+  a.out_scale = static_cast<const float*>(s.data);
 }
 
 // The checked output [B, H, D] of merge/correct, with the optional lse output and the options.
@@ -223,14 +250,70 @@ MergeArgs make_merge_args(const TensorView& outs, const TensorView& lses, const 
   check_dim(lses, "lses", 0, a.N, "N, from outs");
   check_dim(lses, "lses", 1, a.B, "B, from outs");
   check_dim(lses, "lses", 2, a.H, "H, from outs");
-  check_row_output(a, out, "out", "outs");
+  check_row_output(a, out, "out", "outs", true);
   check_no_overlap(out, "out", outs, "outs", false);
   check_no_overlap(out, "out", lses, "lses", false);
+  fill_out_scale(a, out, "out", o, true);
   fill_output(a, out, out_lse, {&outs, &lses, &out}, o);
   a.src = outs.data;
   a.src_sn = outs.strides[0];
   a.src_rows = RowMap{outs.strides[1], outs.strides[2], 0, std::max<int64_t>(a.H, 1)};
   a.src_sd = outs.strides[3];
+  return a;
+}
+
+MergeArgs make_varlen_merge_args(const TensorView& outs, const TensorView& lses, const TensorView& offsets,
+                                 const TensorView& out, const TensorView* out_lse, const MergeOptions& o) {
+  MergeArgs a;
+  check_float_tensor(outs, "outs", 3, "[P, H, D]");
+  a.device = outs.device;
+  a.N = outs.shape[0], a.H = outs.shape[1], a.D = outs.shape[2];
+  a.dtype = outs.dtype;
+  check_float_tensor(lses, "lses", 2, "[P, H]");
+  check_device(lses, "lses", a.device);
+  check_dim(lses, "lses", 0, a.N, "P, from outs");
+  check_dim(lses, "lses", 1, a.H, "H, from outs");
+  check_ndim(offsets, "offsets", 1, "[B + 1]");
+  check_dtype(offsets, "offsets", kIndexDTypes);
+  check_device(offsets, "offsets", a.device);
+  check_data(offsets, "offsets");
+  a.B = offsets.shape[0] - 1;
+  if (a.B < 0) throw Error("offsets", "B + 1 >= 1 offsets", offsets.describe());
+  if (o.kv_lens)
+    throw Error("options.kv_lens",
+                "none for merge_attn_states_varlen (leave an empty partial out of its row's offsets, or give it lse -inf)",
+                o.kv_lens->describe());
+  if (a.device.type == DeviceType::cpu) {  // CUDA clamps on the device instead (no host sync)
+    const auto at = [&](int64_t b) { return "offsets[" + std::to_string(b) + "]"; };
+    int64_t previous = 0;
+    for (int64_t b = 0; b <= a.B; ++b) {
+      const int64_t v = load_index(offsets.data, offsets.dtype, b * offsets.strides[0]);
+      const std::string got = at(b) + " = " + std::to_string(v);
+      if (b == 0 && v < 0) throw Error("offsets", "offsets[0] >= 0", got);
+      if (b > 0 && v < previous)
+        throw Error("offsets", "non-decreasing offsets", got + " < " + at(b - 1) + " = " + std::to_string(previous));
+      if (v > a.N) throw Error("offsets", "offsets at most P = " + std::to_string(a.N) + " (outs.shape[0])", got);
+      previous = v;
+    }
+  }
+  check_row_output(a, out, "out", "outs", true);
+  check_no_overlap(out, "out", outs, "outs", false);
+  check_no_overlap(out, "out", lses, "lses", false);
+  check_no_overlap(out, "out", offsets, "offsets", false);
+  fill_out_scale(a, out, "out", o, true);
+  fill_output(a, out, out_lse, {&outs, &lses, &offsets, &out}, o);
+  a.src = outs.data;
+  a.src_sn = outs.strides[0];
+  a.src_rows = RowMap{0, outs.strides[1], 0, std::max<int64_t>(a.H, 1)};
+  a.src_sd = outs.strides[2];
+  a.lses = lses.data;
+  a.lse_dtype = lses.dtype;
+  a.lse_sn = lses.strides[0];
+  a.lse_sb = 0;
+  a.lse_sh = lses.strides[1];
+  a.offsets = offsets.data;
+  a.offsets_dtype = offsets.dtype;
+  a.offsets_stride = offsets.strides[0];
   return a;
 }
 
@@ -248,7 +331,8 @@ MergeArgs make_correct_args(const TensorView& out, const TensorView& lses, int64
   check_dim(lses, "lses", 2, a.H, "H, from out");
   if (rank < 0 || rank >= a.N)
     throw Error("rank", "a rank in [0, " + std::to_string(a.N) + ") (N from lses)", std::to_string(rank));
-  check_row_output(a, new_out, "new_out", "out");
+  check_row_output(a, new_out, "new_out", "out", false);
+  fill_out_scale(a, new_out, "new_out", o, false);
   check_no_overlap(new_out, "new_out", out, "out", true);
   check_no_overlap(new_out, "new_out", lses, "lses", false);
   fill_output(a, new_out, out_lse, {&out, &lses, &new_out}, o);

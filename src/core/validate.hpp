@@ -28,6 +28,8 @@ void check_no_overlap(const TensorView& a, const char* a_name, const TensorView&
 
 MergeArgs make_merge_args(const TensorView& outs, const TensorView& lses, const TensorView& out,
                           const TensorView* out_lse, const MergeOptions& options);
+MergeArgs make_varlen_merge_args(const TensorView& outs, const TensorView& lses, const TensorView& offsets,
+                                 const TensorView& out, const TensorView* out_lse, const MergeOptions& options);
 MergeArgs make_correct_args(const TensorView& out, const TensorView& lses, int64_t rank,
                             const TensorView& new_out, const TensorView* out_lse,
                             const MergeOptions& options);

@@ -7,6 +7,8 @@
 namespace cpattn::cpu {
 
 void merge(const detail::MergeArgs& args);                 // merge and correct
+// merge_by_row.cpp: the merges with offsets (varlen) or fp8 output; merge() sends them there
+void merge_by_row(const detail::MergeArgs& args);
 void pack(const detail::PackArgs& args);                   // pack and unpack; checks lengths
 // dst[i] = sum_r srcs[r][i] in f32 (rank order), rounded once; dst may be one of srcs.
 void sum_buffers(const void* const* srcs, int count_srcs, void* dst, size_t count, DType dtype);

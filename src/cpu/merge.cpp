@@ -29,6 +29,7 @@ bool has_f16c() {
 #endif
 
 void merge(const detail::MergeArgs& a) {
+  if (a.offsets || a.out_scale) return merge_by_row(a);
 #if CPATTN_CPU_AVX2
   static const bool has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c();
   if (has_avx2) return avx2::merge(a);

@@ -10,6 +10,10 @@
 // Decode calls are latency-bound and large ones need many bytes in flight per SM, so the
 // instruction count per row matters: row indices use multiply-shift division (FastDiv),
 // offsets are computed once per row, and correct issues its data loads before any lse math.
+//
+// It also takes the merges merge_rows_kernel does not: a variable number of partials per row
+// (merge_attn_states_varlen: each row's range read from offsets on the device) and fp8 output.
+#include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -72,6 +76,38 @@ struct PartialLses {
   }
 };
 
+// Row b's partials of a varlen merge, [first, first + count): offsets[b] and offsets[b + 1]
+// clamped into [0, P] (the host never reads offsets; a decreasing pair is an empty row).
+struct Partials {
+  int64_t first, count;
+};
+__device__ __forceinline__ Partials row_partials(const MergeArgs& a, uint32_t b) {
+  const int64_t P = a.N;
+  const int64_t begin = load_index(a.offsets, a.offsets_dtype, static_cast<int64_t>(b) * a.offsets_stride);
+  const int64_t end = load_index(a.offsets, a.offsets_dtype, (static_cast<int64_t>(b) + 1) * a.offsets_stride);
+  const int64_t first = begin < 0 ? 0 : begin > P ? P : begin;
+  const int64_t last = end < first ? first : end > P ? P : end;
+  return {first, last - first};
+}
+
+// Stores VEC merged values at dst + offset (elements): rounded to T, or (out_scale) divided by
+// the scale and rounded to fp8 e4m3, saturating (VEC bytes in one store).
+template <class T, int VEC>
+__device__ __forceinline__ void store_merged(const MergeArgs& a, int64_t offset, float scale, const float (&acc)[VEC]) {
+  if (!a.out_scale) {
+    store_f32<T, VEC>(static_cast<T*>(a.dst) + offset, acc);
+    return;
+  }
+  uint32_t bytes[(VEC + 3) / 4] = {};
+#pragma unroll
+  for (int i = 0; i < VEC; ++i)
+    bytes[i / 4] |= static_cast<uint32_t>(__nv_cvt_float_to_fp8(acc[i] / scale, __NV_SATFINITE, __NV_E4M3)) << (8 * (i % 4));
+  uint8_t* p = static_cast<uint8_t*>(a.dst) + offset;
+  if constexpr (VEC == 8) *reinterpret_cast<uint2*>(p) = make_uint2(bytes[0], bytes[1]);
+  else if constexpr (VEC == 4) *reinterpret_cast<uint32_t*>(p) = bytes[0];
+  else *p = static_cast<uint8_t>(bytes[0]);
+}
+
 __device__ __forceinline__ float group_max(float v, int g) {
   for (int o = g >> 1; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
   return v;
@@ -85,9 +121,12 @@ __device__ __forceinline__ float group_sum(float v, int g) {
 // merge_groups_kernel: merge_attn_states / correct_attn_out for any layout.
 //   src: outs [N, B, H, D] (partial r at src + r * src_sn; merge) or this rank's out
 //   [B, H, D] (correct); lses [N, B, H] f32/f16/bf16; kv_lens [N, B] int32/int64 (optional);
-//   dst [B, H, D]; dst_lse [B, H] (optional, heads [lse_h_begin, lse_h_end) only); rows (b, h)
-//   of src, dst and dst_lse where their RowMaps put them (any strides); lses in base e or 2
-//   (a.lse_base). T: the data type, VEC elements per vector (16 bytes, or 1 on the scalar path).
+//   dst [B, H, D] (T, or fp8 e4m3 with a.out_scale); dst_lse [B, H] (optional, heads
+//   [lse_h_begin, lse_h_end) only); rows (b, h) of src, dst and dst_lse where their RowMaps put
+//   them (any strides); lses in base e or 2 (a.lse_base). Varlen merges (a.offsets): src
+//   outs [P, H, D] and lses [P, H], row b's partials offsets[b] .. offsets[b + 1] - 1
+//   (merge_recompute only). T: the data type, VEC elements per vector (16 bytes of src, or 1
+//   on the scalar path).
 // Grid: ceil(B * H * 2^shift / blockDim.x) blocks of 256 threads (128 for small grids, fewer,
 // in warps, where a block's staged weights would pass kMaxWeightBytes; launch_merge_groups);
 // row (b, h) belongs to a group of G = 2^shift lanes of one warp.
@@ -108,11 +147,23 @@ __global__ void __launch_bounds__(kBlockThreads)
   const uint32_t row32 = active ? static_cast<uint32_t>(row) : 0;
   const uint32_t b = div.heads.div(row32), h = row32 - b * div.heads.divisor;
   const T* src = static_cast<const T*>(a.src) + row_at(a.src_rows, div.src_inner, b, h);
-  T* dst = static_cast<T*>(a.dst) + row_at(a.dst_rows, div.dst_inner, b, h);
+  const int64_t dst_row = row_at(a.dst_rows, div.dst_inner, b, h);  // in elements: dst may be fp8
+  T* dst = static_cast<T*>(a.dst) + dst_row;
   const int64_t src_step = static_cast<int64_t>(VEC) * a.src_sd, dst_step = static_cast<int64_t>(VEC) * a.dst_sd;
   wait_for_previous_kernel();
-  const PartialLses lses{a.lses,    static_cast<int>(a.lse_dtype), static_cast<int64_t>(b) * a.lse_sb + static_cast<int64_t>(h) * a.lse_sh,
-                     a.lse_sn,  a.kv_lens, static_cast<int>(a.kv_dtype), static_cast<int64_t>(b) * a.kv_sb, a.kv_sn};
+  Partials partials{0, a.N};
+  if (M == Mode::merge_recompute && a.offsets && active) partials = row_partials(a, b);
+  src += partials.first * a.src_sn;
+  const int64_t count = partials.count;  // this row's partials
+  const float scale = a.out_scale ? *a.out_scale : 1.0f;
+  const PartialLses lses{a.lses,
+                         static_cast<int>(a.lse_dtype),
+                         static_cast<int64_t>(b) * a.lse_sb + static_cast<int64_t>(h) * a.lse_sh + partials.first * a.lse_sn,
+                         a.lse_sn,
+                         a.kv_lens,
+                         static_cast<int>(a.kv_dtype),
+                         static_cast<int64_t>(b) * a.kv_sb,
+                         a.kv_sn};
 
   using P = Pack<T, VEC>;
   P raw[kCorrectVectorsPerLane] = {};
@@ -125,14 +176,14 @@ __global__ void __launch_bounds__(kBlockThreads)
     }
     if (active) l_rank = lses(a.rank);
   }
-  const float l_own = active && lane < a.N ? lses(lane) : -INFINITY;
+  const float l_own = active && lane < count ? lses(lane) : -INFINITY;
   float m = l_own;
-  for (int64_t r = lane + g; active && r < a.N; r += g) m = fmaxf(m, lses(r));
+  for (int64_t r = lane + g; active && r < count; r += g) m = fmaxf(m, lses(r));
   m = group_max(m, g);
   const bool empty = m == -INFINITY;  // every partial of the row is empty
   const float e_own = empty ? 0.0f : lse_exp(l_own - m, a.lse_base);
   float s = e_own;
-  for (int64_t r = lane + g; active && !empty && r < a.N; r += g) s += lse_exp(lses(r) - m, a.lse_base);
+  for (int64_t r = lane + g; active && !empty && r < count; r += g) s += lse_exp(lses(r) - m, a.lse_base);
   s = group_sum(s, g);
   const float lse = empty ? -INFINITY : m + lse_log(s, a.lse_base);
   const unsigned live = __ballot_sync(0xffffffffu, active);  // lanes that stay for __syncwarp
@@ -172,13 +223,13 @@ __global__ void __launch_bounds__(kBlockThreads)
 #pragma unroll
         for (int i = 0; i < VEC; ++i) acc[i] = 0.0f;
 #pragma unroll 4
-        for (int64_t r = 0; r < a.N; ++r) {
+        for (int64_t r = 0; r < count; ++r) {
           load_f32<T, VEC>(src + r * a.src_sn + v * src_step, x);  // unconditional: loads stay in flight together
           const float wr = weight(r);
 #pragma unroll
           for (int i = 0; i < VEC; ++i) acc[i] += wr == 0.0f ? 0.0f : wr * x[i];
         }
-        store_f32<T, VEC>(dst + v * dst_step, acc);
+        store_merged<T, VEC>(a, dst_row + v * dst_step, scale, acc);
       }
     } else {
       // two vectors per lane per pass: 2N loads in flight
@@ -197,8 +248,8 @@ __global__ void __launch_bounds__(kBlockThreads)
             acc[1][i] += wr == 0.0f ? 0.0f : wr * x1.get(i);
           }
         }
-        store_f32<T, VEC>(dst + v0 * dst_step, acc[0]);
-        if (second) store_f32<T, VEC>(dst + (v0 + g) * dst_step, acc[1]);
+        store_merged<T, VEC>(a, dst_row + v0 * dst_step, scale, acc[0]);
+        if (second) store_merged<T, VEC>(a, dst_row + (v0 + g) * dst_step, scale, acc[1]);
       }
     }
   }
@@ -207,11 +258,16 @@ __global__ void __launch_bounds__(kBlockThreads)
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
+// 16-byte vectors of src (VEC = 16 / esize elements) and VEC-element vectors of dst: T, or
+// VEC bytes for an fp8 dst.
 bool vector_path_ok(const MergeArgs& a, size_t esize) {
-  const auto bytes_ok = [&](int64_t elems) { return (elems * static_cast<int64_t>(esize)) % 16 == 0; };
-  const auto rows_ok = [&](const RowMap& m) { return bytes_ok(m.batch_stride) && bytes_ok(m.head_stride) && bytes_ok(m.outer_stride); };
-  return a.D > 0 && bytes_ok(a.D) && a.src_sd == 1 && a.dst_sd == 1 && aligned16(a.src) && aligned16(a.dst) &&
-         rows_ok(a.src_rows) && rows_ok(a.dst_rows) && (a.rank >= 0 || bytes_ok(a.src_sn));
+  const int64_t vec = 16 / static_cast<int64_t>(esize);
+  const auto whole = [&](int64_t elems) { return elems % vec == 0; };
+  const auto rows_ok = [&](const RowMap& m) { return whole(m.batch_stride) && whole(m.head_stride) && whole(m.outer_stride); };
+  const auto dst_alignment = static_cast<uintptr_t>(a.out_scale ? vec : 16);
+  return a.D > 0 && whole(a.D) && a.src_sd == 1 && a.dst_sd == 1 && aligned16(a.src) &&
+         reinterpret_cast<uintptr_t>(a.dst) % dst_alignment == 0 && rows_ok(a.src_rows) && rows_ok(a.dst_rows) &&
+         (a.rank >= 0 || whole(a.src_sn));
 }
 
 template <class T, int VEC>
@@ -238,7 +294,8 @@ void launch_merge_groups(const MergeArgs& a, cudaStream_t stream, bool pdl) {
   // lanes per row: enough for the row in one pass (of per_lane vectors each)
   const int64_t rows = a.B * a.H;
   const int64_t sms = sm_count();
-  const bool pairs = vec && !correct && a.N <= 4 && rows * vectors_per_row >= 4 * sms * kBlockThreads;
+  const bool varlen = a.offsets != nullptr;
+  const bool pairs = vec && !correct && !varlen && a.N <= 4 && rows * vectors_per_row >= 4 * sms * kBlockThreads;
   const int per_lane = correct ? kCorrectVectorsPerLane : pairs ? 2 : 1;
   const int64_t want = (vectors_per_row + per_lane - 1) / per_lane;
   int shift = 0;
@@ -251,7 +308,7 @@ void launch_merge_groups(const MergeArgs& a, cudaStream_t stream, bool pdl) {
   if (!correct) {
     const int64_t row_bytes = a.N * static_cast<int64_t>(sizeof(float));
     const int64_t max_threads = ((kMaxWeightBytes / row_bytes) << shift) / 32 * 32;
-    if (max_threads >= 32) {
+    if (max_threads >= 32 && !varlen) {
       mode = pairs ? Mode::merge_pairs : Mode::merge_staged;
       threads = static_cast<int>(std::min<int64_t>(threads, max_threads));
       smem = static_cast<size_t>((threads >> shift) * row_bytes);

@@ -185,6 +185,7 @@ bool launch_merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
   const int64_t esize = static_cast<int64_t>(dtype_size(a.dtype));
   const int64_t vec = 16 / esize;
   const bool correct = a.rank >= 0;
+  if (a.offsets || a.out_scale) return false;  // varlen and fp8 output: merge_groups_kernel
   if (a.N > kMaxN || a.lse_dtype != DType::f32 || a.D <= 0 || a.D % vec != 0 || a.src_sd != 1 || a.dst_sd != 1 ||
       !aligned16(a.src) || !aligned16(a.dst))
     return false;

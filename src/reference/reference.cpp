@@ -18,7 +18,7 @@ double sanitize(double l) { return (std::isnan(l) || l == -kNegInf) ? kNegInf : 
 // Merged lse and the weight of each partial for one row, in f64.
 double weights(const std::vector<double>& l, LseBase base, std::vector<double>& w) {
   const bool base2 = base == LseBase::two;
-  const double m = *std::max_element(l.begin(), l.end());
+  const double m = l.empty() ? kNegInf : *std::max_element(l.begin(), l.end());  // no partials: empty
   w.assign(l.size(), 0.0);
   if (m == kNegInf) return kNegInf;
   double s = 0;

@@ -147,6 +147,58 @@ std::map<std::string, std::function<void()>> cases() {
   c["cpp.merge.negative_stride"] = [=] { merge_attn_states(strided(f32, {2, 3, 4, 8}, {96, -32, 8, 1}, 64 * 4), lses, out); };
   c["cpp.merge.unaligned"] = [=] { merge_attn_states(outs, lses, t(f32, {3, 4, 8}, far + 4)); };
   c["cpp.merge.misaligned"] = [=] { merge_attn_states(outs, lses, t(f32, {3, 4, 8}, far + 2)); };
+  // fp8 output of the merges
+  const TensorView scale = t(f32, {1}, far + 2048);
+  auto with_scale = [](const TensorView* s) {
+    MergeOptions o;
+    o.out_scale = s;
+    return o;
+  };
+  c["cpp.merge.fp8_out"] = [=] { merge_attn_states(outs, lses, t(DType::fp8_e4m3, {3, 4, 8}, far), nullptr, with_scale(&scale)); };
+  c["cpp.merge.fp8_without_scale"] = [=] { merge_attn_states(outs, lses, t(DType::fp8_e4m3, {3, 4, 8}, far)); };
+  c["cpp.merge.scale_without_fp8"] = [=] { merge_attn_states(outs, lses, out, nullptr, with_scale(&scale)); };
+  c["cpp.merge.scale_shape"] = [=] {
+    const TensorView two = t(f32, {2}, far + 2048);
+    merge_attn_states(outs, lses, t(DType::fp8_e4m3, {3, 4, 8}, far), nullptr, with_scale(&two));
+  };
+  c["cpp.merge.scale_dtype"] = [=] {
+    const TensorView f16_scale = t(DType::f16, {1}, far + 2048);
+    merge_attn_states(outs, lses, t(DType::fp8_e4m3, {3, 4, 8}, far), nullptr, with_scale(&f16_scale));
+  };
+  c["cpp.correct.out_scale"] = [=] { correct_attn_out(t(f32, {3, 4, 8}), lses, 0, t(f32, {3, 4, 8}, far), nullptr, with_scale(&scale)); };
+  c["cpp.correct.fp8_out"] = [=] {
+    correct_attn_out(t(f32, {3, 4, 8}), lses, 0, t(DType::fp8_e4m3, {3, 4, 8}, far), nullptr, with_scale(&scale));
+  };
+  // merge_attn_states_varlen: outs [P = 4, H = 4, D = 8], lses [4, 4], offsets [B + 1]
+  const TensorView v_outs = t(f32, {4, 4, 8}), v_lses = t(f32, {4, 4}, 1024);
+  auto offsets = [](std::vector<int64_t> v) {
+    static std::vector<int64_t> store;
+    store = std::move(v);
+    return TensorView(store.data(), DType::i64, {static_cast<int64_t>(store.size())});
+  };
+  c["cpp.varlen.works"] = [=] { merge_attn_states_varlen(v_outs, v_lses, offsets({0, 3, 3, 4}), t(f32, {3, 4, 8}, far)); };
+  c["cpp.varlen.no_rows"] = [=] { merge_attn_states_varlen(v_outs, v_lses, offsets({0}), t(f32, {0, 4, 8}, far)); };
+  c["cpp.varlen.outs_rank"] = [=] { merge_attn_states_varlen(outs, v_lses, offsets({0, 4}), t(f32, {1, 4, 8}, far)); };
+  c["cpp.varlen.lses_shape"] = [=] {
+    merge_attn_states_varlen(v_outs, t(f32, {3, 4}, 1024), offsets({0, 4}), t(f32, {1, 4, 8}, far));
+  };
+  c["cpp.varlen.offsets_dtype"] = [=] { merge_attn_states_varlen(v_outs, v_lses, t(f32, {2}, far + 4096), t(f32, {1, 4, 8}, far)); };
+  c["cpp.varlen.offsets_empty"] = [=] { merge_attn_states_varlen(v_outs, v_lses, offsets({}), t(f32, {0, 4, 8}, far)); };
+  c["cpp.varlen.offsets_negative"] = [=] { merge_attn_states_varlen(v_outs, v_lses, offsets({-1, 2}), t(f32, {1, 4, 8}, far)); };
+  c["cpp.varlen.offsets_decreasing"] = [=] {
+    merge_attn_states_varlen(v_outs, v_lses, offsets({0, 3, 2, 4}), t(f32, {3, 4, 8}, far));
+  };
+  c["cpp.varlen.offsets_past_P"] = [=] { merge_attn_states_varlen(v_outs, v_lses, offsets({0, 2, 5}), t(f32, {2, 4, 8}, far)); };
+  c["cpp.varlen.out_batch"] = [=] { merge_attn_states_varlen(v_outs, v_lses, offsets({0, 2, 4}), t(f32, {3, 4, 8}, far)); };
+  c["cpp.varlen.kv_lens"] = [=] {
+    const TensorView kv = t(DType::i32, {2, 2}, far + 4096);
+    MergeOptions o;
+    o.kv_lens = &kv;
+    merge_attn_states_varlen(v_outs, v_lses, offsets({0, 2, 4}), t(f32, {2, 4, 8}, far), nullptr, o);
+  };
+  c["cpp.varlen.fp8_out"] = [=] {
+    merge_attn_states_varlen(v_outs, v_lses, offsets({0, 2, 4}), t(DType::fp8_e4m3, {2, 4, 8}, far), nullptr, with_scale(&scale));
+  };
   // correct_attn_out
   const TensorView part = t(f32, {3, 4, 8});
   c["cpp.correct.lses_rank"] = [=] { correct_attn_out(part, t(f32, {2, 3}, 1024), 0, t(f32, {3, 4, 8}, far)); };

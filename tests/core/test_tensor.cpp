@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <vector>
 #include <cstring>
 
 #include "backend/convert.hpp"
@@ -80,6 +81,34 @@ TEST(Convert, Fp8RoundTripsEveryValue) {
   EXPECT_EQ(detail::fp8_to_f32(0x7e, true), 448.0f);
   EXPECT_TRUE(std::isnan(detail::fp8_to_f32(detail::f32_to_fp8(-INFINITY, true), true)));  // torch: inf -> NaN
   EXPECT_EQ(detail::fp8_to_f32(detail::f32_to_fp8(-INFINITY, false), false), -INFINITY);
+}
+
+// The merges' fp8 store: the same code as the exhaustive-search conversion wherever that one
+// does not saturate, including every tie between neighbours (RNE) and the subnormals; past
+// 448 and at inf the largest finite value instead of NaN.
+TEST(Convert, E4m3SaturatingMatchesTheSearchAndSaturates) {
+  std::vector<float> values;
+  for (int c = 0; c < 0x7f; ++c) {
+    const float v = detail::fp8_to_f32(static_cast<uint8_t>(c), true), next = detail::fp8_to_f32(static_cast<uint8_t>(c + 1), true);
+    values.push_back(v);
+    if (c + 1 < 0x7f) {
+      values.push_back((v + next) / 2);  // the tie
+      values.push_back(std::nextafter((v + next) / 2, 0.0f));
+      values.push_back(std::nextafter((v + next) / 2, 1000.0f));
+    }
+  }
+  for (float v : values)
+    for (float f : {v, -v}) {
+      if (std::fabs(f) > 448.0f) continue;
+      ASSERT_EQ(detail::f32_to_e4m3_saturating(f), detail::f32_to_fp8(f, true)) << f;
+    }
+  for (float f : {448.0f, 463.9f, 464.0f, 1e6f, INFINITY}) {
+    EXPECT_EQ(detail::f32_to_e4m3_saturating(f), 0x7e) << f;
+    EXPECT_EQ(detail::f32_to_e4m3_saturating(-f), 0xfe) << f;
+  }
+  EXPECT_EQ(detail::f32_to_e4m3_saturating(NAN) & 0x7f, 0x7f);
+  EXPECT_EQ(detail::f32_to_e4m3_saturating(std::ldexp(1.0f, -10)), 0);  // a tie at the bottom: even (0)
+  EXPECT_EQ(detail::f32_to_e4m3_saturating(std::ldexp(3.0f, -10)), 2);  // 1.5 steps: even (2)
 }
 
 TEST(PadValue, IntegersMustBeExact) {

@@ -63,4 +63,77 @@ inline std::vector<MergeCase> merge_matrix() {
   return cases;
 }
 
+// merge_attn_states_varlen: rows with 0, 1, a few and many (up to 300) partials, every data
+// dtype and layout, the adversarial patterns, both bases, lse dtypes, int64 offsets, no lse
+// output, fp8 out (saturating at a small scale), and zero sizes.
+inline std::vector<VarlenCase> varlen_matrix() {
+  std::vector<VarlenCase> cases;
+  const Layout layouts[] = {Layout::contiguous, Layout::padded, Layout::inner, Layout::unaligned, Layout::reversed};
+  const std::vector<std::vector<int64_t>> counts = {
+      {2, 0, 3}, {1}, {0}, {0, 0}, {5, 1, 0, 8, 2, 16, 3}, {33, 7, 0, 64}, {300, 1}, {2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2}};
+  uint32_t seed = 1;
+  for (DType dt : {DType::f32, DType::f16, DType::bf16})
+    for (int64_t D : {1, 3, 64, 96, 128, 576})
+      for (size_t k = 0; k < counts.size(); k += 1 + seed % 2) {
+        VarlenCase c;
+        c.dtype = dt, c.D = D, c.H = D >= 576 ? 2 : 3, c.counts = counts[k];
+        c.layout = layouts[seed % 5];
+        if (seed % 2) c.adv = Adversarial::all();
+        c.index_dtype = seed % 3 == 0 ? DType::i64 : DType::i32;
+        c.seed = seed++;
+        cases.push_back(c);
+      }
+  for (DType lse : {DType::f16, DType::bf16}) {
+    VarlenCase c;
+    c.lse_dtype = lse, c.D = 128, c.counts = {4, 0, 9}, c.adv = Adversarial::all(), c.seed = seed++;
+    cases.push_back(c);
+  }
+  for (Layout l : layouts) {
+    VarlenCase c;
+    c.base = LseBase::two, c.D = 96, c.counts = {3, 1, 0, 17}, c.layout = l, c.adv = Adversarial::all(), c.seed = seed++;
+    cases.push_back(c);
+    c.base = LseBase::e, c.with_lse = false, c.seed = seed++;
+    cases.push_back(c);
+    c.with_lse = true, c.fp8_scale = seed % 2 ? 0.25 : 1.0 / 512, c.dtype = seed % 3 ? DType::bf16 : DType::f32, c.D = 128,
+    c.seed = seed++;
+    cases.push_back(c);
+  }
+  // many rows (several waves of the GPU), few and many partials each
+  for (auto [rows, n, D, dt] : {std::tuple{4096, 2, 128, DType::bf16}, {512, 40, 64, DType::f16}, {64, 257, 128, DType::bf16}}) {
+    VarlenCase c;
+    c.counts.assign(static_cast<size_t>(rows), n);
+    for (int64_t b = 0; b < rows; b += 7) c.counts[static_cast<size_t>(b)] = b % 2 ? 0 : n / 2;
+    c.D = D, c.H = 8, c.dtype = dt, c.adv = Adversarial::all(), c.seed = seed++;
+    cases.push_back(c);
+  }
+  for (auto [B, H, D] : {std::tuple{0, 4, 8}, {3, 0, 8}, {3, 4, 0}}) {
+    VarlenCase c;
+    c.counts.assign(static_cast<size_t>(B), 2);
+    c.H = H, c.D = D, c.seed = seed++;
+    cases.push_back(c);
+  }
+  return cases;
+}
+
+// merge_attn_states with an fp8 out: each data dtype, N and layout, the adversarial patterns;
+// the scale pairs are (scale, whether it saturates some elements)
+inline std::vector<std::pair<MergeCase, double>> fp8_merge_matrix() {
+  std::vector<std::pair<MergeCase, double>> cases;
+  const Layout layouts[] = {Layout::contiguous, Layout::padded, Layout::inner, Layout::unaligned, Layout::reversed};
+  uint32_t seed = 900;
+  for (DType dt : {DType::f32, DType::f16, DType::bf16})
+    for (int64_t N : {1, 2, 3, 8, 16, 64})
+      for (int64_t D : {3, 64, 128, 576}) {
+        MergeCase c;
+        c.dtype = dt, c.N = N, c.D = D, c.B = 3, c.H = D >= 576 ? 2 : 5, c.layout = layouts[seed % 5];
+        if (seed % 2) c.adv = Adversarial::all();
+        c.seed = seed++;
+        cases.emplace_back(c, seed % 3 == 0 ? 1.0 / 1024 : 0.5);
+      }
+  MergeCase large;  // several waves, the paired-vector merge of large calls
+  large.N = 2, large.D = 128, large.dtype = DType::bf16, large.B = 2048, large.H = 17, large.adv = Adversarial::all(), large.seed = seed++;
+  cases.emplace_back(large, 0.125);
+  return cases;
+}
+
 }  // namespace cpattn::testing

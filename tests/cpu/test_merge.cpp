@@ -11,6 +11,16 @@ TEST_P(CpuMerge, MatchesFloat64Reference) { EXPECT_TRUE(check_merge(GetParam(), 
 
 INSTANTIATE_TEST_SUITE_P(Matrix, CpuMerge, ::testing::ValuesIn(merge_matrix()));
 
+class CpuMergeVarlen : public ::testing::TestWithParam<VarlenCase> {};
+TEST_P(CpuMergeVarlen, MatchesFloat64Reference) { EXPECT_TRUE(check_merge_varlen(GetParam(), Device::cpu())); }
+INSTANTIATE_TEST_SUITE_P(Matrix, CpuMergeVarlen, ::testing::ValuesIn(varlen_matrix()));
+
+class CpuMergeFp8 : public ::testing::TestWithParam<std::pair<MergeCase, double>> {};
+TEST_P(CpuMergeFp8, MatchesFloat64ReferenceScaledAndSaturated) {
+  EXPECT_TRUE(check_merge_fp8(GetParam().first, Device::cpu(), GetParam().second));
+}
+INSTANTIATE_TEST_SUITE_P(Matrix, CpuMergeFp8, ::testing::ValuesIn(fp8_merge_matrix()));
+
 TEST(CpuMergeSemantics, EmptyShardWithNaNDataContributesExactZeros) {
   // two partials, the second empty (-inf) and full of NaN: out must equal partial 0 exactly
   std::vector<float> outs = {1.5f, -2.0f, NAN, NAN};

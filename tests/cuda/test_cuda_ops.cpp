@@ -55,6 +55,46 @@ TEST_P(CudaCorrect, GroupsKernelMatchesFloat64Reference) {
 
 INSTANTIATE_TEST_SUITE_P(Matrix, CudaCorrect, ::testing::ValuesIn(merge_matrix()));
 
+class CudaMergeVarlen : public ::testing::TestWithParam<VarlenCase> {};
+TEST_P(CudaMergeVarlen, MatchesFloat64Reference) {
+  CPATTN_REQUIRE_GPU();
+  EXPECT_TRUE(check_merge_varlen(GetParam(), Device::cuda()));
+}
+INSTANTIATE_TEST_SUITE_P(Matrix, CudaMergeVarlen, ::testing::ValuesIn(varlen_matrix()));
+
+class CudaMergeFp8 : public ::testing::TestWithParam<std::pair<MergeCase, double>> {};
+TEST_P(CudaMergeFp8, MatchesFloat64ReferenceScaledAndSaturated) {
+  CPATTN_REQUIRE_GPU();
+  EXPECT_TRUE(check_merge_fp8(GetParam().first, Device::cuda(), GetParam().second));
+}
+INSTANTIATE_TEST_SUITE_P(Matrix, CudaMergeFp8, ::testing::ValuesIn(fp8_merge_matrix()));
+
+// CUDA never reads offsets on the host: out-of-range and decreasing ones are clamped on the
+// device, never read or written out of bounds (compute-sanitizer runs this too).
+TEST(CudaMergeVarlenBounds, BadOffsetsAreClampedNotFollowed) {
+  CPATTN_REQUIRE_GPU();
+  const int64_t P = 4, H = 2, D = 8;
+  TestTensor outs(DType::f32, {P, H, D}, Device::cuda()), lses(DType::f32, {P, H}, Device::cuda());
+  TestTensor offsets(DType::i64, {5}, Device::cuda());
+  TestTensor out(DType::f32, {4, H, D}, Device::cuda());
+  outs.fill(1.0);
+  lses.fill(0.0);
+  const double bad[] = {-5, 2, 1, 100, 3};  // negative, decreasing, past P, back inside
+  for (int64_t i = 0; i < 5; ++i) offsets.set({i}, bad[i]);
+  outs.upload();
+  lses.upload();
+  offsets.upload();
+  out.poison();
+  merge_attn_states_varlen(outs.view(), lses.view(), offsets.view(), out.view());
+  out.download();
+  // rows: [0, 2) two partials of ones -> 1; [2, 1) decreasing: empty -> 0; [1, 4) -> 1; [4, 3): empty -> 0
+  const double want[] = {1, 0, 1, 0};
+  for (int64_t b = 0; b < 4; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t d = 0; d < D; ++d) ASSERT_NEAR(out.get({b, h, d}), want[b], 1e-6) << b << " " << h << " " << d;
+  EXPECT_TRUE(out.guard_intact());
+}
+
 // Which calls merge_rows_kernel takes: the common layout yes, the rest no (so the default tests
 // above check merge_rows_kernel on every case it takes, the GroupsKernel ones
 // merge_groups_kernel on all).

@@ -325,6 +325,173 @@ struct MergeInputs {
   return r;
 }
 
+namespace {
+
+// The expected fp8 e4m3 element of a merged f64 value: value / scale, saturated at +-448.
+double fp8_expected(double value, double scale) { return std::clamp(value / scale, -448.0, 448.0); }
+
+// fp8 out against the f64 reference: one rounding to 3 mantissa bits (2^-4 relative) or,
+// below 2^-6, to the subnormal grid (steps of 2^-9); saturated elements exactly +-448.
+::testing::AssertionResult compare_fp8(const std::string& what, TestTensor& out, const std::vector<double>& ref,
+                                       int64_t B, int64_t H, int64_t D, double scale) {
+  out.download();
+  Comparer cmp("out", 1.0 / 16, 1.0 / 1024);
+  int64_t saturated = 0;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t d = 0; d < D; ++d) {
+        const double want = fp8_expected(ref[(b * H + h) * D + d], scale);
+        const double got = out.get({b, h, d});
+        if (std::fabs(want) == 448.0) {
+          ++saturated;
+          cmp(got == want ? 0.0 : got, 0.0, {b, h, d});  // exactly the largest finite value
+        } else {
+          cmp(got, want, {b, h, d});
+        }
+      }
+  if (!cmp.ok()) return ::testing::AssertionFailure() << what << ": " << cmp.report() << " (" << saturated << " saturated)";
+  if (!out.guard_intact()) return ::testing::AssertionFailure() << what << ": wrote outside out";
+  return ::testing::AssertionSuccess();
+}
+
+}  // namespace
+
+::testing::AssertionResult check_merge_fp8(const MergeCase& c, Device device, double scale) {
+  MergeInputs in(c, device, {c.N, c.B, c.H, c.D});
+  TestTensor out(DType::fp8_e4m3, {c.B, c.H, c.D}, device, c.layout), lse(DType::f32, {c.B, c.H}, device, c.layout);
+  TestTensor scale_tensor(DType::f32, {1}, device);
+  scale_tensor.set({0}, scale);
+  scale_tensor.upload();
+  out.poison();
+  lse.poison();
+  const TensorView lse_view = lse.view(), scale_view = scale_tensor.view();
+  MergeOptions options = in.options;
+  options.out_scale = &scale_view;
+  merge_attn_states(in.data.view(), in.lses.view(), out.view(), &lse_view, options);
+  const auto ref = reference::merge_attn_states(in.data.host_view(), in.lses.host_view(), in.host_options);
+  const std::string what = c.describe() + " fp8 out scale " + std::to_string(scale);
+  auto r = compare_fp8(what, out, ref.out, c.B, c.H, c.D, scale);
+  if (!r) return r;
+  lse.download();
+  Comparer lse_cmp("lse", 1e-5, 1e-5);
+  for (int64_t b = 0; b < c.B; ++b)
+    for (int64_t h = 0; h < c.H; ++h) lse_cmp(lse.get({b, h}), ref.lse[b * c.H + h], {b, h});
+  if (!lse_cmp.ok()) return ::testing::AssertionFailure() << what << ": " << lse_cmp.report();
+  return ::testing::AssertionSuccess();
+}
+
+std::string VarlenCase::describe() const {
+  std::ostringstream o;
+  o << dtype_name(dtype) << " lse " << dtype_name(lse_dtype) << " offsets " << dtype_name(index_dtype) << " counts [";
+  for (size_t i = 0; i < counts.size() && i < 12; ++i) o << (i ? "," : "") << counts[i];
+  o << (counts.size() > 12 ? ",..." : "") << "] H" << H << " D" << D << " unused " << unused << " " << layout_name(layout)
+    << (base == LseBase::two ? " base2" : "") << (adv.nan_lse ? " nan" : "") << (adv.pos_inf_lse ? " +inf" : "")
+    << (adv.neg_inf_lse ? " -inf" : "") << (adv.empty_shard_nan_data ? " empty-nan" : "")
+    << (adv.all_empty_rows ? " all-empty" : "") << (fp8_scale > 0 ? " fp8 scale " + std::to_string(fp8_scale) : "")
+    << (with_lse ? "" : " no-lse") << " seed " << seed;
+  return o.str();
+}
+
+::testing::AssertionResult check_merge_varlen(const VarlenCase& c, Device device) {
+  const auto B = static_cast<int64_t>(c.counts.size());
+  std::vector<int64_t> offsets(static_cast<size_t>(B + 1), 0);
+  for (int64_t b = 0; b < B; ++b) offsets[b + 1] = offsets[b] + c.counts[b];
+  const int64_t used = offsets[B], P = used + c.unused;
+  TestTensor outs(c.dtype, {P, c.H, c.D}, device, c.layout), lses(c.lse_dtype, {P, c.H}, device, c.layout);
+  TestTensor offsets_tensor(c.index_dtype, {B + 1}, device);
+  std::mt19937 rng(c.seed);
+  outs.fill_normal(rng);
+  lses.fill_normal(rng, 4.0);
+  std::uniform_real_distribution<double> u(0, 1);
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  auto poison_partial = [&](int64_t p, int64_t h) {
+    for (int64_t d = 0; d < c.D; ++d) outs.set({p, h, d}, d % 3 == 0 ? inf : nan);
+  };
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t p = offsets[b]; p < offsets[b + 1]; ++p)
+      for (int64_t h = 0; h < c.H; ++h) {
+        const double x = u(rng);
+        if (c.adv.nan_lse && x < 0.1) lses.set({p, h}, nan);
+        else if (c.adv.pos_inf_lse && x < 0.15) lses.set({p, h}, inf);
+        else if (c.adv.neg_inf_lse && x < 0.2) lses.set({p, h}, -inf);
+        else if (c.adv.empty_shard_nan_data && x < 0.3) {
+          lses.set({p, h}, -inf);
+          poison_partial(p, h);
+        }
+        if (c.adv.all_empty_rows && b == 0) {
+          lses.set({p, h}, p % 3 == 0 ? -inf : p % 3 == 1 ? nan : inf);
+          poison_partial(p, h);
+        }
+      }
+  for (int64_t p = used; p < P; ++p)  // named by no row: a read would poison the result
+    for (int64_t h = 0; h < c.H; ++h) {
+      lses.set({p, h}, 50.0);
+      poison_partial(p, h);
+    }
+  for (int64_t b = 0; b <= B; ++b) offsets_tensor.set({b}, static_cast<double>(offsets[b]));
+  outs.upload();
+  lses.upload();
+  offsets_tensor.upload();
+
+  const bool fp8 = c.fp8_scale > 0;
+  TestTensor out(fp8 ? DType::fp8_e4m3 : c.dtype, {B, c.H, c.D}, device, c.layout), lse(DType::f32, {B, c.H}, device, c.layout);
+  TestTensor scale_tensor(DType::f32, {1}, device);
+  scale_tensor.set({0}, fp8 ? c.fp8_scale : 1.0);
+  scale_tensor.upload();
+  out.poison();
+  lse.poison();
+  const TensorView lse_view = lse.view(), scale_view = scale_tensor.view();
+  MergeOptions options;
+  options.lse_base = c.base;
+  if (fp8) options.out_scale = &scale_view;
+  merge_attn_states_varlen(outs.view(), lses.view(), offsets_tensor.view(), out.view(), c.with_lse ? &lse_view : nullptr,
+                           options);
+
+  // the f64 reference, row by row: row b's partials as an [n, 1, H, D] view of the host mirror
+  std::vector<double> ref_out(static_cast<size_t>(B * c.H * c.D)), ref_lse(static_cast<size_t>(B * c.H));
+  const TensorView outs_host = outs.host_view(), lses_host = lses.host_view();
+  MergeOptions host_options;
+  host_options.lse_base = c.base;
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t n = c.counts[b];
+    const int64_t data_shape[] = {n, 1, c.H, c.D}, data_strides[] = {outs_host.strides[0], 0, outs_host.strides[1], outs_host.strides[2]};
+    const int64_t lse_shape[] = {n, 1, c.H}, lse_strides[] = {lses_host.strides[0], 0, lses_host.strides[1]};
+    const TensorView row_outs(static_cast<char*>(outs_host.data) + offsets[b] * outs_host.strides[0] * int64_t(outs_host.element_size()),
+                              c.dtype, data_shape, data_strides);
+    const TensorView row_lses(static_cast<char*>(lses_host.data) + offsets[b] * lses_host.strides[0] * int64_t(lses_host.element_size()),
+                              c.lse_dtype, lse_shape, lse_strides);
+    const auto r = reference::merge_attn_states(row_outs, row_lses, host_options);
+    std::copy(r.out.begin(), r.out.end(), ref_out.begin() + b * c.H * c.D);
+    std::copy(r.lse.begin(), r.lse.end(), ref_lse.begin() + b * c.H);
+  }
+  ::testing::AssertionResult r = ::testing::AssertionSuccess();
+  if (fp8) {
+    r = compare_fp8(c.describe(), out, ref_out, B, c.H, c.D, c.fp8_scale);
+  } else {
+    out.download();
+    Comparer out_cmp("out", tolerance(c.dtype), 4e-5);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < c.H; ++h)
+        for (int64_t d = 0; d < c.D; ++d) out_cmp(out.get({b, h, d}), ref_out[(b * c.H + h) * c.D + d], {b, h, d});
+    if (!out_cmp.ok()) return ::testing::AssertionFailure() << c.describe() << ": " << out_cmp.report();
+    if (!out.guard_intact()) return ::testing::AssertionFailure() << c.describe() << ": wrote outside out";
+  }
+  if (!r) return r;
+  lse.download();
+  if (!c.with_lse) {  // no out_lse given: the poison stays everywhere
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < c.H; ++h)
+        if (!std::isnan(lse.get({b, h}))) return ::testing::AssertionFailure() << c.describe() << ": wrote an lse nobody asked for";
+    return ::testing::AssertionSuccess();
+  }
+  Comparer lse_cmp("lse", 1e-5, 1e-5);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < c.H; ++h) lse_cmp(lse.get({b, h}), ref_lse[b * c.H + h], {b, h});
+  if (!lse_cmp.ok()) return ::testing::AssertionFailure() << c.describe() << ": " << lse_cmp.report();
+  if (!lse.guard_intact()) return ::testing::AssertionFailure() << c.describe() << ": wrote outside out_lse";
+  return ::testing::AssertionSuccess();
+}
+
 std::string PackCase::describe() const {
   std::ostringstream o;
   o << dtype_name(dtype) << " lengths [";

@@ -95,6 +95,28 @@ inline void PrintTo(const MergeCase& c, std::ostream* os) { *os << c.describe();
 ::testing::AssertionResult check_merge(const MergeCase& c, Device device);
 ::testing::AssertionResult check_correct(const MergeCase& c, Device device, bool in_place);
 
+// merge_attn_states with an fp8_e4m3 out and a per-tensor scale: the case's inputs, out
+// fp8 [B, H, D] in the case's layout; `scale` small enough saturates some elements.
+::testing::AssertionResult check_merge_fp8(const MergeCase& c, Device device, double scale);
+
+// merge_attn_states_varlen: row b has counts[b] partials (0 included); outs [P, H, D] with
+// `unused` extra partials no row names (NaN data and lses, never to be read), in the case's
+// layout; offsets [B + 1] of index_dtype. fp8_scale > 0: an fp8_e4m3 out with that scale.
+struct VarlenCase {
+  DType dtype = DType::bf16, lse_dtype = DType::f32, index_dtype = DType::i32;
+  std::vector<int64_t> counts{2, 0, 3};
+  int64_t H = 4, D = 8, unused = 2;
+  Layout layout = Layout::contiguous;
+  LseBase base = LseBase::e;
+  Adversarial adv{};  // kv_lens is not part of varlen
+  double fp8_scale = 0;
+  bool with_lse = true;
+  uint32_t seed = 1;
+  std::string describe() const;
+};
+inline void PrintTo(const VarlenCase& c, std::ostream* os) { *os << c.describe(); }
+::testing::AssertionResult check_merge_varlen(const VarlenCase& c, Device device);
+
 struct PackCase {
   DType dtype = DType::bf16;
   std::vector<int64_t> lengths;
