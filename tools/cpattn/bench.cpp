@@ -28,7 +28,8 @@ struct Shape {
 };
 
 
-// f64 weights of the N partials of one row, and its merged lse (natural log).
+// f64 weights of the N partials of one row (partial r's lse at lses[r * stride_n + row]),
+// and its merged lse (natural log).
 double row_weights(const float* lses, int64_t N, int64_t stride_n, int64_t row, std::vector<double>& w) {
   w.assign(static_cast<size_t>(N), 0.0);
   double m = -INFINITY;
@@ -75,14 +76,35 @@ std::string skip_reason(Device dev, double working_set, double host_bytes, doubl
   return why;
 }
 
-Row bench_merge(bool merge, const Shape& s, DType dt, Device dev, const BenchOptions& o, double copy_gbs) {
+// The per-tensor scale of the fp8 rows: merged values in [-2, 2) land inside e4m3's range.
+constexpr float kFp8Scale = 1.0f / 64;
+
+// Checks one merged element against its f64 reference: in the data dtype, or (fp8) the
+// reference over the scale, saturated, within one e4m3 rounding. Returns |error| / max(1, |ref|).
+bool merged_ok(double got, double ref, DType out_dt, double& rel_err) {
+  double e = 0;
+  bool ok = false;
+  if (out_dt == DType::fp8_e4m3) {
+    const double want = std::clamp(ref / kFp8Scale, -448.0, 448.0);
+    e = std::isnan(got) ? INFINITY : std::fabs(got - want);
+    ok = e <= std::fabs(want) / 16 + 1.0 / 1024;
+    rel_err = e / std::max(1.0, std::fabs(want));
+    return ok;
+  }
+  e = std::isnan(got) ? INFINITY : std::fabs(got - ref);
+  rel_err = e / std::max(1.0, std::fabs(ref));
+  return e <= tolerance(out_dt) * std::fabs(ref) + 1e-5 * 2.0;
+}
+
+Row bench_merge(bool merge, const Shape& s, DType dt, DType out_dt, Device dev, const BenchOptions& o, double copy_gbs) {
   const auto [B, H, D, N] = s;
   Row row;
   row.op = merge ? "merge" : "correct";
   row.shape = "B" + std::to_string(B) + " H" + std::to_string(H) + " D" + std::to_string(D) + " N" + std::to_string(N);
-  const size_t es = dtype_size(dt);
+  if (out_dt != dt) row.shape += " " + std::string(dtype_name(out_dt));
+  const size_t es = dtype_size(dt), out_es = dtype_size(out_dt);
   const int64_t rows = B * H, data_elems = (merge ? N : 1) * rows * D;
-  row.bytes = static_cast<double>((merge ? N + 1 : 2) * rows * D * static_cast<int64_t>(es) + (N + 1) * rows * 4);
+  row.bytes = static_cast<double>(data_elems * static_cast<int64_t>(es) + rows * D * static_cast<int64_t>(out_es) + (N + 1) * rows * 4);
   // the buffers are the working set; their host copies (inputs, and the results read back) as much again
   row.note = skip_reason(dev, row.bytes, row.bytes, row.bytes);
   if (!row.note.empty()) return row;
@@ -91,18 +113,21 @@ Row bench_merge(bool merge, const Shape& s, DType dt, Device dev, const BenchOpt
   fill_values(data_h.data(), dt, data_elems, o.seed);
   fill_values(lses_h.data(), DType::f32, N * rows, o.seed + 1);
   for (float& l : lses_h) l *= 2.0f;
-  Buffer data(data_h.size(), dev), lses(lses_h.size() * 4, dev), out(static_cast<size_t>(rows * D) * es, dev),
-      lse(static_cast<size_t>(rows) * 4, dev);
+  Buffer data(data_h.size(), dev), lses(lses_h.size() * 4, dev), out(static_cast<size_t>(rows * D) * out_es, dev),
+      lse(static_cast<size_t>(rows) * 4, dev), scale(4, dev);
   data.upload(data_h.data(), data_h.size());
   lses.upload(lses_h.data(), lses_h.size() * 4);
+  scale.upload(&kFp8Scale, 4);
   Context ctx(dev);
   ctx.set_pdl(o.pdl);
-  const TensorView lses_v(lses.data(), DType::f32, {N, B, H}, dev), out_v(out.data(), dt, {B, H, D}, dev),
-      lse_v(lse.data(), DType::f32, {B, H}, dev);
+  const TensorView lses_v(lses.data(), DType::f32, {N, B, H}, dev), out_v(out.data(), out_dt, {B, H, D}, dev),
+      lse_v(lse.data(), DType::f32, {B, H}, dev), scale_v(scale.data(), DType::f32, {1}, dev);
+  MergeOptions options;
+  if (out_dt == DType::fp8_e4m3) options.out_scale = &scale_v;
   const TensorView data_v = merge ? TensorView(data.data(), dt, {N, B, H, D}, dev) : TensorView(data.data(), dt, {B, H, D}, dev);
   const int64_t rank = N - 1;
   auto run_out_of_place = [&] {
-    if (merge) merge_attn_states(data_v, lses_v, out_v, &lse_v, {}, &ctx);
+    if (merge) merge_attn_states(data_v, lses_v, out_v, &lse_v, options, &ctx);
     else correct_attn_out(data_v, lses_v, rank, out_v, &lse_v, {}, &ctx);
   };
   if (o.check) {
@@ -113,7 +138,6 @@ Row bench_merge(bool merge, const Shape& s, DType dt, Device dev, const BenchOpt
     out.download(out_h.data(), out_h.size());
     lse.download(lse_out.data(), lse_out.size() * 4);
     std::vector<double> w;
-    const double tol = tolerance(dt);
     for (int64_t r : sample_rows(rows)) {
       const double l = row_weights(lses_h.data(), N, rows, r, w);
       const double le = std::isinf(l) ? (lse_out[r] == l ? 0 : INFINITY) : std::fabs(lse_out[r] - l);
@@ -127,23 +151,93 @@ Row bench_merge(bool merge, const Shape& s, DType dt, Device dev, const BenchOpt
         } else if (w[rank] != 0) {
           ref = w[rank] * reference::load_element(data_h.data(), dt, r * D + d);
         }
-        const double got = reference::load_element(out_h.data(), dt, r * D + d);
-        const double e = std::isnan(got) ? INFINITY : std::fabs(got - ref);
-        row.err = std::max(row.err, e / std::max(1.0, std::fabs(ref)));
+        double rel_err = 0;
         ++row.checked;
-        if (!(e <= tol * std::fabs(ref) + 1e-5 * 2.0)) ++row.wrong;
+        if (!merged_ok(reference::load_element(out_h.data(), out_dt, r * D + d), ref, out_dt, rel_err)) ++row.wrong;
+        row.err = std::max(row.err, rel_err);
       }
     }
   }
   // timed as vLLM's Triton functions' table: correct in place, merge out of place
   auto timed = [&] {
-    if (merge) merge_attn_states(data_v, lses_v, out_v, &lse_v, {}, &ctx);
+    if (merge) merge_attn_states(data_v, lses_v, out_v, &lse_v, options, &ctx);
     else correct_attn_out(data_v, lses_v, rank, data_v, &lse_v, {}, &ctx);
   };
   row.us = time_us(dev, ctx, timed, o.iters, o.warmup);
   row.gbs = row.bytes / row.us / 1e3;
   row.pct = 100.0 * row.gbs / copy_gbs;
   if (dev.type == DeviceType::cuda && row.bytes <= kHostTimedBytes) row.host_us = host_us_per_call(dev, timed, 1000);
+  return row;
+}
+
+// merge_attn_states_varlen over B rows whose partial counts are uniform in [1, 2N - 1] (mean
+// N; N = 1: one each), as split-KV decode produces them: outs [P, H, D], lses [P, H], offsets
+// [B + 1].
+Row bench_merge_varlen(const Shape& s, DType dt, DType out_dt, Device dev, const BenchOptions& o, double copy_gbs) {
+  const auto [B, H, D, N] = s;
+  Row row;
+  row.op = "merge-varlen";
+  std::mt19937 rng(o.seed);
+  std::uniform_int_distribution<int64_t> count_dist(1, std::max<int64_t>(2 * N - 1, 1));
+  std::vector<int64_t> offsets(static_cast<size_t>(B + 1), 0);
+  for (int64_t b = 0; b < B; ++b) offsets[b + 1] = offsets[b] + count_dist(rng);
+  const int64_t P = offsets[B];
+  row.shape = "B" + std::to_string(B) + " H" + std::to_string(H) + " D" + std::to_string(D) + " N~" + std::to_string(N) +
+              " P" + std::to_string(P) + (out_dt != dt ? " " + std::string(dtype_name(out_dt)) : "");
+  const size_t es = dtype_size(dt), out_es = dtype_size(out_dt);
+  const int64_t rows = B * H;
+  row.bytes = static_cast<double>(P * H * D * static_cast<int64_t>(es) + rows * D * static_cast<int64_t>(out_es) +
+                                  (P * H + rows) * 4 + (B + 1) * 8);
+  row.note = skip_reason(dev, row.bytes, row.bytes, row.bytes);
+  if (!row.note.empty()) return row;
+  std::vector<char> data_h(static_cast<size_t>(P * H * D) * es);
+  std::vector<float> lses_h(static_cast<size_t>(P * H));
+  fill_values(data_h.data(), dt, P * H * D, o.seed);
+  fill_values(lses_h.data(), DType::f32, P * H, o.seed + 1);
+  for (float& l : lses_h) l *= 2.0f;
+  Buffer data(data_h.size(), dev), lses(lses_h.size() * 4, dev), offs(offsets.size() * 8, dev),
+      out(static_cast<size_t>(rows * D) * out_es, dev), lse(static_cast<size_t>(rows) * 4, dev), scale(4, dev);
+  data.upload(data_h.data(), data_h.size());
+  lses.upload(lses_h.data(), lses_h.size() * 4);
+  offs.upload(offsets.data(), offsets.size() * 8);
+  scale.upload(&kFp8Scale, 4);
+  Context ctx(dev);
+  ctx.set_pdl(o.pdl);
+  const TensorView data_v(data.data(), dt, {P, H, D}, dev), lses_v(lses.data(), DType::f32, {P, H}, dev),
+      offsets_v(offs.data(), DType::i64, {B + 1}, dev), out_v(out.data(), out_dt, {B, H, D}, dev),
+      lse_v(lse.data(), DType::f32, {B, H}, dev), scale_v(scale.data(), DType::f32, {1}, dev);
+  MergeOptions options;
+  if (out_dt == DType::fp8_e4m3) options.out_scale = &scale_v;
+  auto call = [&] { merge_attn_states_varlen(data_v, lses_v, offsets_v, out_v, &lse_v, options, &ctx); };
+  if (o.check) {
+    call();
+    synchronize(dev);
+    std::vector<char> out_h(out.bytes());
+    std::vector<float> lse_out(static_cast<size_t>(rows));
+    out.download(out_h.data(), out_h.size());
+    lse.download(lse_out.data(), lse_out.size() * 4);
+    std::vector<double> w;
+    for (int64_t r : sample_rows(rows)) {
+      const int64_t b = r / H, h = r % H, first = offsets[b], count = offsets[b + 1] - first;
+      const double l = row_weights(lses_h.data() + first * H, count, H, h, w);
+      const double le = std::isinf(l) ? (lse_out[r] == l ? 0 : INFINITY) : std::fabs(lse_out[r] - l);
+      ++row.checked;
+      if (!(le <= 1e-5 * std::max(1.0, std::fabs(l)))) ++row.wrong;
+      for (int64_t d = 0; d < D; ++d) {
+        double ref = 0;
+        for (int64_t p = 0; p < count; ++p)
+          if (w[p] != 0) ref += w[p] * reference::load_element(data_h.data(), dt, ((first + p) * H + h) * D + d);
+        double rel_err = 0;
+        ++row.checked;
+        if (!merged_ok(reference::load_element(out_h.data(), out_dt, r * D + d), ref, out_dt, rel_err)) ++row.wrong;
+        row.err = std::max(row.err, rel_err);
+      }
+    }
+  }
+  row.us = time_us(dev, ctx, call, o.iters, o.warmup);
+  row.gbs = row.bytes / row.us / 1e3;
+  row.pct = 100.0 * row.gbs / copy_gbs;
+  if (dev.type == DeviceType::cuda && row.bytes <= kHostTimedBytes) row.host_us = host_us_per_call(dev, call, 1000);
   return row;
 }
 
@@ -239,6 +333,25 @@ std::vector<Shape> merge_shapes(const BenchOptions& o, Device dev) {
   return v;
 }
 
+// merge-varlen: split-KV decode batches (N: the mean partials per row), GQA and MLA heads.
+std::vector<Shape> varlen_shapes(const BenchOptions& o) {
+  std::vector<Shape> v;
+  if (!o.batch.empty() || !o.heads.empty() || !o.head_dim.empty() || !o.ranks.empty()) {
+    for (int64_t B : o.batch.empty() ? std::vector<int64_t>{64} : o.batch)
+      for (int64_t H : o.heads.empty() ? std::vector<int64_t>{32} : o.heads)
+        for (int64_t D : o.head_dim.empty() ? std::vector<int64_t>{128} : o.head_dim)
+          for (int64_t N : o.ranks.empty() ? std::vector<int64_t>{8} : o.ranks) v.push_back({B, H, D, N});
+    return v;
+  }
+  for (int64_t N : {2, 16, 64}) v.push_back({1, 32, 128, N});
+  for (int64_t N : {4, 16, 64, 256}) v.push_back({64, 32, 128, N});
+  for (int64_t N : {4, 16}) v.push_back({256, 128, 512, N});
+  v.push_back({2048, 16, 128, 8});
+  v.push_back({4096, 32, 128, 2});
+  v.push_back({8192, 32, 128, 8});
+  return v;
+}
+
 struct PackShape {
   int64_t B, max_len;
   int64_t F;
@@ -300,32 +413,45 @@ int run_bench(const BenchOptions& o) {
   const DType dt = parse_dtype_option(o.dtype);
   if (o.pdl && dev.type != DeviceType::cuda) throw Error("--pdl", "--device cuda (a launch mode of CUDA kernels)", o.device);
   if (o.pdl && (o.op == "pack" || o.op == "unpack"))
-    throw Error("--pdl", "--op correct, merge or cp-* (pack and unpack launch ordinarily)", o.op);
+    throw Error("--pdl", "--op correct, merge, merge-varlen or cp-* (pack and unpack launch ordinarily)", o.op);
   if (o.op.rfind("cp-", 0) == 0) {
     check_device(dev);
     return run_cp_bench(o, dev, dt);
   }
-  const bool merge_like = o.op == "correct" || o.op == "merge";
+  const bool merge_like = o.op == "correct" || o.op == "merge" || o.op == "merge-varlen";
   const bool pack_like = o.op == "pack" || o.op == "unpack";
   if (!merge_like && !pack_like)
-    throw Error("--op", "correct, merge, pack, unpack, cp-rs, cp-ar or cp-a2a", "'" + o.op + "'");
+    throw Error("--op", "correct, merge, merge-varlen, pack, unpack, cp-rs, cp-ar or cp-a2a", "'" + o.op + "'");
   if (merge_like && dt != DType::f32 && dt != DType::f16 && dt != DType::bf16)
     throw Error("--dtype", "f32, f16 or bf16 for " + o.op, o.dtype);
+  DType out_dt = dt;
+  if (!o.out_dtype.empty()) {
+    if (o.op != "merge" && o.op != "merge-varlen") throw Error("--out-dtype", "--op merge or merge-varlen (the ops with an fp8 output)", o.op);
+    out_dt = parse_dtype_option(o.out_dtype);
+    if (out_dt != dt && out_dt != DType::fp8_e4m3)
+      throw Error("--out-dtype", std::string("fp8_e4m3 or the data dtype (") + dtype_name(dt) + ")", o.out_dtype);
+  }
   check_device(dev);
   const size_t copy_bytes = dev.type == DeviceType::cuda ? (size_t{1} << 30) : (size_t{256} << 20);
-  const double copy_gbs = copy_bandwidth_gbs(dev, copy_bytes);
+  const CopyBandwidth copy = copy_bandwidth(dev, copy_bytes);
+  const double copy_gbs = copy.reference();
   std::ostringstream header;
   header << "cpattn bench --op " << o.op << " device " << device_description(dev) << " dtype " << dtype_name(dt)
-         << " iters " << o.iters << " warmup " << o.warmup << " check " << (o.check ? 1 : 0) << (o.pdl ? " pdl 1" : "") << " | copy "
-         << (copy_bytes >> 20) << " MiB: " << fmt(copy_gbs, 0) << " GB/s (read+write)"
+         << (out_dt != dt ? std::string(" out ") + dtype_name(out_dt) + " scale 1/64" : "") << " iters " << o.iters
+         << " warmup " << o.warmup << " check " << (o.check ? 1 : 0) << (o.pdl ? " pdl 1" : "") << " | copy "
+         << (copy_bytes >> 20) << " MiB (read+write): "
+         << (dev.type == DeviceType::cuda
+                 ? "cudaMemcpyAsync " + fmt(copy.memcpy_gbs, 0) + " GB/s, copy kernel " + fmt(copy.kernel_gbs, 0) + " GB/s"
+                 : "memcpy " + fmt(copy.memcpy_gbs, 0) + " GB/s")
+         << "; %copy against " << fmt(copy_gbs, 0) << " GB/s"
          << (dev.type == DeviceType::cuda ? " | time: median CUDA-graph replay" : " | time: median wall");
   std::printf("# %s\n", header.str().c_str());
   std::fflush(stdout);
   std::vector<Row> rows;
-  Table t({{"op", 8}, {"shape", 30}, {"bytes", 12}, {"time(us)", 10}, {"GB/s", 8}, {"%copy", 6}, {"host(us)", 8},
+  Table t({{"op", 12}, {"shape", 34}, {"bytes", 12}, {"time(us)", 10}, {"GB/s", 8}, {"%copy", 6}, {"host(us)", 8},
            {"max_err", 8}, {"#checked", 9}, {"#wrong", 6}});
   std::printf("%s", t.str().c_str());  // the header; rows follow as they are measured
-  const Table lead({{"op", 8}, {"shape", 30}, {"bytes", 12}});  // a skipped row: these cells, then why
+  const Table lead({{"op", 12}, {"shape", 34}, {"bytes", 12}});  // a skipped row: these cells, then why
   auto add = [&](const Row& r) {
     rows.push_back(r);
     if (!r.note.empty()) {
@@ -338,8 +464,10 @@ int run_bench(const BenchOptions& o) {
                             .c_str());
     std::fflush(stdout);
   };
-  if (merge_like) {
-    for (const Shape& s : merge_shapes(o, dev)) add(bench_merge(o.op == "merge", s, dt, dev, o, copy_gbs));
+  if (o.op == "merge-varlen") {
+    for (const Shape& s : varlen_shapes(o)) add(bench_merge_varlen(s, dt, out_dt, dev, o, copy_gbs));
+  } else if (merge_like) {
+    for (const Shape& s : merge_shapes(o, dev)) add(bench_merge(o.op == "merge", s, dt, out_dt, dev, o, copy_gbs));
   } else {
     for (const PackShape& s : pack_shapes(o, dt, dev))
       add(bench_pack(o.op == "pack", s.B, s.max_len, s.F, o.batch.empty() && o.max_len.empty() && o.features.empty() ? s.dtype : dt, dev, o, copy_gbs));

@@ -32,6 +32,7 @@ struct BenchOptions : CommonOptions {
   int iters = 20, warmup = 3;
   bool check = true;
   bool pdl = false;  // Context::set_pdl for correct/merge
+  std::string out_dtype;  // merge/merge-varlen: fp8_e4m3 (with a per-tensor scale); "" = --dtype
   std::vector<std::string> paths{"auto"};  // cp-*: the transports to time, one row each
   std::string json;
 };

@@ -1,6 +1,6 @@
-// The reference copy every GPU benchmark row is compared with: a plain 16-byte vectorised
-// grid-stride device-to-device copy on the SMs, as torch's copy_ is (a graph memcpy node
-// may run on the copy engines, which are slower on H100).
+// One of the two copies every GPU benchmark row is compared with (the other is
+// cudaMemcpyAsync; the faster is the reference): a plain 16-byte vectorised grid-stride
+// device-to-device copy on the SMs, as torch's copy_ is.
 #include <cuda_runtime.h>
 
 #include <cstdint>

@@ -316,30 +316,34 @@ double time_us(Device device, Context& ctx, const std::function<void()>& fn, int
   return median(t);
 }
 
-double copy_bandwidth_gbs(Device device, size_t bytes) {
+CopyBandwidth copy_bandwidth(Device device, size_t bytes) {
   Buffer src(bytes, device), dst(bytes, device);
+  const auto gbs = [&](double us) { return 2.0 * static_cast<double>(bytes) / us / 1e3; };
+  CopyBandwidth result;
 #if CPATTN_HAS_CUDA
   if (device.type == DeviceType::cuda) {
     CLI_CUDA(cudaMemset(src.data(), 1, bytes));
     Context ctx(device);
-    const double us = time_us(device, ctx, [&] {
-      CLI_CUDA(launch_copy_kernel(dst.data(), src.data(), bytes, reinterpret_cast<cudaStream_t>(ctx.stream())));
-    }, 5, 2);
-    return 2.0 * static_cast<double>(bytes) / us / 1e3;
+    const auto stream = [&] { return reinterpret_cast<cudaStream_t>(ctx.stream()); };
+    result.memcpy_gbs = gbs(time_us(device, ctx, [&] {
+      CLI_CUDA(cudaMemcpyAsync(dst.data(), src.data(), bytes, cudaMemcpyDeviceToDevice, stream()));
+    }, 5, 2));
+    result.kernel_gbs = gbs(time_us(device, ctx, [&] { CLI_CUDA(launch_copy_kernel(dst.data(), src.data(), bytes, stream())); }, 5, 2));
+    return result;
   }
 #endif
   // CPU: the same OpenMP threads the kernels use, each copying its own slice
   std::memset(src.data(), 1, bytes);
   std::memset(dst.data(), 0, bytes);
   Context ctx;
-  const double us = time_us(device, ctx, [&] {
+  result.memcpy_gbs = gbs(time_us(device, ctx, [&] {
     const auto n = static_cast<int64_t>(bytes), chunk = int64_t{1} << 20;
 #pragma omp parallel for schedule(static)
     for (int64_t off = 0; off < n; off += chunk)
       std::memcpy(static_cast<char*>(dst.data()) + off, static_cast<const char*>(src.data()) + off,
                   static_cast<size_t>(std::min(chunk, n - off)));
-  }, 7, 2);
-  return 2.0 * static_cast<double>(bytes) / us / 1e3;
+  }, 7, 2));
+  return result;
 }
 
 double host_us_per_call(Device device, const std::function<void()>& fn, int calls) {

@@ -56,8 +56,14 @@ void synchronize(Device device);
 // captured in a CUDA graph and replayed (launch gaps removed, as vLLM's Triton functions'
 // table was measured); on CPU, wall time per call.
 double time_us(Device device, Context& ctx, const std::function<void()>& fn, int calls, int warmup);
-// Device copy bandwidth in GB/s (bytes read + written), measured now on `bytes`.
-double copy_bandwidth_gbs(Device device, size_t bytes);
+// Device copy bandwidth in GB/s (bytes read + written), measured now on `bytes`: the copy
+// engine's (cudaMemcpyAsync device to device; on the CPU, memcpy from the kernels' OpenMP
+// threads) and a plain copy kernel's (CUDA only). Every "% of copy" is against the faster.
+struct CopyBandwidth {
+  double memcpy_gbs = 0, kernel_gbs = 0;  // kernel_gbs 0 on the CPU
+  double reference() const { return memcpy_gbs > kernel_gbs ? memcpy_gbs : kernel_gbs; }
+};
+CopyBandwidth copy_bandwidth(Device device, size_t bytes);
 // Host wall time per call of fn, back to back without synchronising (launch overhead).
 double host_us_per_call(Device device, const std::function<void()>& fn, int calls);
 

@@ -84,13 +84,15 @@ int main(int argc, char** argv) {
                                "Time an op over a shape sweep: time, GB/s, % of the device copy measured in the same "
                                "run, and a check of sampled rows against the f64 reference");
   add_common(b, bench, "bf16");
-  b->add_option("--op", bench.op, "correct, merge, pack, unpack, cp-rs, cp-ar or cp-a2a")
+  b->add_option("--op", bench.op,
+                "correct, merge, merge-varlen (a variable number of partials per row: -N is the mean), pack, unpack, "
+                "cp-rs, cp-ar or cp-a2a")
       ->capture_default_str()
-      ->check(CLI::IsMember({"correct", "merge", "pack", "unpack", "cp-rs", "cp-ar", "cp-a2a"}));
+      ->check(CLI::IsMember({"correct", "merge", "merge-varlen", "pack", "unpack", "cp-rs", "cp-ar", "cp-a2a"}));
   b->add_option("-B,--batch", bench.batch, "Batch sizes to sweep (default: the built-in sweep)")->delimiter(',')->check(at_least(1));
   b->add_option("-H,--heads", bench.heads, "Head counts")->delimiter(',')->check(at_least(1));
   b->add_option("-D,--head-dim", bench.head_dim, "Head dims")->delimiter(',')->check(at_least(1));
-  b->add_option("-N,--ranks", bench.ranks, "Partials N (correct/merge) or local ranks (cp-*)")->delimiter(',')->check(at_least(1));
+  b->add_option("-N,--ranks", bench.ranks, "Partials N (correct/merge; merge-varlen: the mean per row) or local ranks (cp-*)")->delimiter(',')->check(at_least(1));
   b->add_option("-L,--max-len", bench.max_len, "pack/unpack: longest sequence (lengths are uniform in 1..L)")->delimiter(',')->check(at_least(1));
   b->add_option("-F,--features", bench.features, "pack/unpack: elements per token")->delimiter(',')->check(at_least(1));
   b->add_option("-n,--iters", bench.iters, "Timed calls per row")->capture_default_str()->check(at_least(1));
@@ -99,6 +101,8 @@ int main(int argc, char** argv) {
   b->add_flag("--pdl", bench.pdl,
               "correct/merge: programmatic dependent launches (sm_90+), each call overlapping the tail of the one "
               "before; the default times ordinary launches");
+  b->add_option("--out-dtype", bench.out_dtype,
+                "merge, merge-varlen: the output dtype, fp8_e4m3 (a per-tensor scale of 1/64) or --dtype's (default)");
   b->add_option("--path", bench.paths,
                 "cp-*: the transports to time, one row each: auto, collectives, direct (comma-separated)")
       ->delimiter(',')
