@@ -12,12 +12,13 @@ ValueError / TypeError with the C++ message (argument, expected, got).
 import math
 
 from . import _C
-from ._arrays import empty, kind, prepare, squeeze_dim, stream_of, zeros
+from ._arrays import empty, kind, prepare, squeeze_dim, stream_of, torch_stream, zeros
 from ._groups import FRAMEWORKS, bind
 
 __version__ = _C.__version__
 __all__ = [
-    "Context", "CPTritonContext", "correct_attn_out", "merge_attn_states", "pack_seq", "unpack_seq",
+    "Context", "CPTritonContext", "correct_attn_out", "merge_attn_states", "merge_attn_states_varlen", "pack_seq",
+    "unpack_seq",
     "pack_seq_triton", "unpack_seq_triton", "cp_lse_ag_out_rs", "cp_lse_ag_out_ar", "cp_lse_a2a_merge",
 ]
 
@@ -33,14 +34,15 @@ class Context:
 CPTritonContext = Context
 
 
-def _lengths_array(lengths, like):
+def _lengths_array(lengths, like, name):
+    """An index array (lengths, cu_seqlens, offsets): a list becomes int64 of like's kind and device."""
     if isinstance(lengths, (list, tuple)):
         if kind(like) == "torch":
             import torch
             return torch.tensor(lengths, dtype=torch.int64, device=like.device)
         import numpy
         return numpy.asarray(lengths, dtype=numpy.int64)
-    return prepare(lengths)
+    return prepare(lengths, name)
 
 
 def _float_data(x, name):
@@ -52,35 +54,97 @@ def _float_data(x, name):
 
 
 def correct_attn_out(out, lses, cp_rank, ctx=None, *, is_lse_base_on_e=True, kv_lens=None, new_out=None,
-                     enable_pdl=False):
+                     enable_pdl=False, return_lse=True):
     """Scale this rank's attention output by its share of the merged softmax, in place
     (or into ``new_out``). out [B, H, D] (or [B, 1, H, D]), lses [N, B, H] (or [N, B, H, 1])
-    all ranks' LSEs, kv_lens optional [N, B]. Returns (out, lse [B, H]).
+    all ranks' LSEs, kv_lens optional [N, B]. Returns (out, lse [B, H]) as vLLM's does, or
+    only out with return_lse=False (no lse is allocated or written).
     enable_pdl: programmatic dependent launch on sm_90+ (the kernel is scheduled while the
     one before it on the stream finishes; see Context::set_pdl)."""
-    o, l = prepare(_float_data(out, "out"), "out"), prepare(lses, "lses")
-    o = squeeze_dim(o, 1, "out") if o.ndim == 4 else o
-    l = squeeze_dim(l, -1, "lses") if l.ndim == 4 else l
-    target = out if new_out is None else new_out
-    t = o if new_out is None else prepare(new_out, "new_out")
-    t = squeeze_dim(t, 1, "new_out") if new_out is not None and t.ndim == 4 else t
-    lse = empty(l, l.shape[1:])
+    # The per-call host time is most of a decode step's budget: one kind lookup, and the
+    # common forms (3-D out, in place) read nothing twice.
+    if kind(out, "out") == "torch":
+        o = out.detach() if out.requires_grad else out
+        stream = torch_stream(o)
+    else:
+        o = _float_data(out, "out")
+        stream = stream_of(o)
+    l = prepare(lses, "lses")
+    if o.ndim == 4:
+        o = squeeze_dim(o, 1, "out")
+    if l.ndim == 4:
+        l = squeeze_dim(l, -1, "lses")
+    if new_out is None:
+        target, t = out, o
+    else:
+        target = new_out
+        t = prepare(new_out, "new_out")
+        if t.ndim == 4:
+            t = squeeze_dim(t, 1, "new_out")
+    lse = None
+    if return_lse:
+        if o.ndim == 3:  # [B, H] from out: lses is checked against it before lse is written
+            shape = o.shape
+            lse = empty(l, (shape[0], shape[1]))
+        else:
+            lse = empty(l, l.shape[1:])
     _C.correct_attn_out(o, l, int(cp_rank), t, lse, not is_lse_base_on_e,
-                        None if kv_lens is None else prepare(kv_lens, "kv_lens"), bool(enable_pdl), stream_of(o))
-    return target, lse
+                        None if kv_lens is None else prepare(kv_lens, "kv_lens"), bool(enable_pdl), stream)
+    return (target, lse) if return_lse else target
 
 
-def merge_attn_states(outs, lses, *, is_lse_base_on_e=True, kv_lens=None, out=None, enable_pdl=False):
-    """Merge N partials: outs [N, B, H, D], lses [N, B, H] -> (out [B, H, D], lse [B, H]).
-    Empty partials (lse -inf/NaN/+inf, or kv_lens [N, B] == 0) add exact zeros; a row with
-    no partial at all gets lse -inf and out 0. enable_pdl: as for correct_attn_out."""
-    o, l = prepare(_float_data(outs, "outs"), "outs"), prepare(lses, "lses")
+def _merge_output(o, shape, out, out_scale):
+    """The output of the merges: ``out`` if given, else a new array of o's kind: of o's dtype, or
+    fp8 e4m3 with ``out_scale`` (torch only: numpy and cupy have no fp8 dtype, DLPack gives
+    theirs none). Returns it and out_scale as _C takes it."""
+    if out_scale is None:
+        return (empty(o, shape) if out is None else out), None
+    scale = prepare(out_scale, "out_scale")
+    given = kind(o) if out is None else kind(out, "out")
+    if given != "torch":
+        raise TypeError(f"cpattn: invalid out_scale: expected torch tensors (an fp8 e4m3 output is a torch.float8_e4m3fn "
+                        f"tensor; numpy and cupy have no fp8 dtype, so use torch), got {given} arrays")
     if out is None:
-        out = empty(o, o.shape[1:])
-    lse = empty(l, l.shape[1:])
+        import torch
+        out = o.new_empty(shape, dtype=torch.float8_e4m3fn)
+    return out, scale
+
+
+def merge_attn_states(outs, lses, *, is_lse_base_on_e=True, kv_lens=None, out=None, enable_pdl=False, out_scale=None,
+                      return_lse=True):
+    """Merge N partials: outs [N, B, H, D], lses [N, B, H] -> (out [B, H, D], lse [B, H]), or
+    only out with return_lse=False. Empty partials (lse -inf/NaN/+inf, or kv_lens [N, B] == 0)
+    add exact zeros; a row with no partial at all gets lse -inf and out 0. out_scale: a
+    one-element f32 tensor on the data's device; the output is then fp8 e4m3 (a new
+    torch.float8_e4m3fn tensor, or the given fp8 ``out``) holding round(merged / scale),
+    saturating at +-448 (torch only). enable_pdl: as for correct_attn_out."""
+    o, l = prepare(_float_data(outs, "outs"), "outs"), prepare(lses, "lses")
+    out, scale = _merge_output(o, o.shape[1:], out, out_scale)
+    lse = empty(l, l.shape[1:]) if return_lse else None
     _C.merge_attn_states(o, l, prepare(out, "out"), lse, not is_lse_base_on_e,
-                         None if kv_lens is None else prepare(kv_lens, "kv_lens"), bool(enable_pdl), stream_of(o))
-    return out, lse
+                         None if kv_lens is None else prepare(kv_lens, "kv_lens"), scale, bool(enable_pdl),
+                         stream_of(o))
+    return (out, lse) if return_lse else out
+
+
+def merge_attn_states_varlen(outs, lses, offsets, *, is_lse_base_on_e=True, out=None, out_scale=None,
+                             return_lse=True, enable_pdl=False):
+    """Merge a variable number of partials per row (split-KV decode): outs [P, H, D] and
+    lses [P, H] hold every row's partials back to back, offsets [B + 1] (int32/int64, or a
+    list) says row b's are [offsets[b], offsets[b + 1]) -> (out [B, H, D], lse [B, H]), or
+    only out with return_lse=False. Same math, empty rules, out_scale and enable_pdl as
+    merge_attn_states; a row with no partials gets lse -inf and out 0. CPU arrays: offsets
+    are checked (ValueError); CUDA: never read on the host, each row's range is clamped to
+    [0, P]."""
+    o, l = prepare(_float_data(outs, "outs"), "outs"), prepare(lses, "lses")
+    offs = _lengths_array(offsets, o, "offsets")
+    # B from offsets; a malformed offsets array gets B = 0 here and the C++ check's error
+    batch = offs.shape[0] - 1 if offs.ndim == 1 and offs.shape[0] > 0 else 0
+    out, scale = _merge_output(o, (batch,) + tuple(o.shape[1:]), out, out_scale)
+    lse = empty(l, (batch,) + tuple(l.shape[1:])) if return_lse else None
+    _C.merge_attn_states_varlen(o, l, offs, prepare(out, "out"), lse, not is_lse_base_on_e, scale, bool(enable_pdl),
+                                stream_of(o))
+    return (out, lse) if return_lse else out
 
 
 def _check_batch(padded, padded_name, lens, cu):
@@ -109,9 +173,9 @@ def _seq_stats(lengths, cu, like):
 
 def _lengths_of(lengths, cu_seqlens, like):
     cu = cu_seqlens is not None
-    lens = _lengths_array(cu_seqlens if cu else lengths, like)
-    if lens is None:
+    if not cu and lengths is None:
         raise ValueError("cpattn: invalid lengths: expected lengths [B] or cu_seqlens [B + 1], got neither")
+    lens = _lengths_array(cu_seqlens if cu else lengths, like, "cu_seqlens" if cu else "lengths")
     return lens, cu
 
 

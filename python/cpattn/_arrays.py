@@ -2,15 +2,26 @@
 current CUDA stream, and a few element-wise helpers, without importing what is absent."""
 
 
+_KINDS = {}  # type -> "torch" / "cupy" / "numpy": one dict lookup per call after a type's first
+
+
+def _kind_of_type(t):
+    mod = getattr(t, "__module__", None) or ""
+    for k in ("torch", "cupy", "numpy"):
+        if mod.startswith(k):
+            return k
+    return None
+
+
 def kind(x, name="tensor"):
-    mod = getattr(type(x), "__module__", None) or ""
-    if mod.startswith("torch"):
-        return "torch"
-    if mod.startswith("cupy"):
-        return "cupy"
-    if mod.startswith("numpy"):
-        return "numpy"
-    raise TypeError(f"cpattn: invalid {name}: expected a torch tensor, numpy array or cupy array, got {type(x).__name__}")
+    k = _KINDS.get(type(x))
+    if k is None:
+        k = _kind_of_type(type(x))
+        if k is None:  # not cached: a program may make array-like types without end
+            raise TypeError(f"cpattn: invalid {name}: expected a torch tensor, numpy array or cupy array, "
+                            f"got {type(x).__name__}")
+        _KINDS[type(x)] = k
+    return k
 
 
 def prepare(x, name="tensor"):
@@ -23,7 +34,7 @@ def prepare(x, name="tensor"):
 def empty(like, shape, dtype=None):
     k = kind(like)
     if k == "torch":
-        return like.new_empty(tuple(shape), dtype=dtype or like.dtype)
+        return like.new_empty(shape) if dtype is None else like.new_empty(shape, dtype=dtype)
     if k == "cupy":
         import cupy
         with cupy.cuda.Device(like.device.id):
@@ -64,16 +75,21 @@ def _torch_raw_stream():
 _raw_stream = None
 
 
+def torch_stream(x):
+    """The current stream of a torch tensor's device (0 for a CPU tensor)."""
+    global _raw_stream
+    if not x.is_cuda:
+        return 0
+    if _raw_stream is None:
+        _raw_stream = _torch_raw_stream()
+    return _raw_stream(x.get_device())
+
+
 def stream_of(x):
     """The caller's current stream for a CUDA array (0 for CPU arrays)."""
-    global _raw_stream
     k = kind(x)
     if k == "torch":
-        if not x.is_cuda:
-            return 0
-        if _raw_stream is None:
-            _raw_stream = _torch_raw_stream()
-        return _raw_stream(x.get_device())
+        return torch_stream(x)
     if k == "cupy":
         import cupy
         return cupy.cuda.get_current_stream().ptr

@@ -57,13 +57,29 @@ if torch is not None:
         return lses.new_empty(lses.shape[1:])
 
     @torch.library.custom_op("cpattn::merge_attn_states", mutates_args=())
-    def merge_attn_states(outs: Tensor, lses: Tensor, is_lse_base_on_e: bool = True) -> tuple[Tensor, Tensor]:
+    def merge_attn_states(outs: Tensor, lses: Tensor, is_lse_base_on_e: bool = True,
+                          out_scale: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
         from . import merge_attn_states as impl
-        return impl(outs, lses, is_lse_base_on_e=is_lse_base_on_e)
+        return impl(outs, lses, is_lse_base_on_e=is_lse_base_on_e, out_scale=out_scale)
+
+    def _merged_like(outs, shape, out_scale):
+        """The fake output of a merge: outs' dtype, or fp8 e4m3 with an out_scale."""
+        return outs.new_empty(shape, dtype=outs.dtype if out_scale is None else torch.float8_e4m3fn)
 
     @merge_attn_states.register_fake
-    def _(outs, lses, is_lse_base_on_e=True):
-        return outs.new_empty(outs.shape[1:]), lses.new_empty(lses.shape[1:])
+    def _(outs, lses, is_lse_base_on_e=True, out_scale=None):
+        return _merged_like(outs, outs.shape[1:], out_scale), lses.new_empty(lses.shape[1:])
+
+    @torch.library.custom_op("cpattn::merge_attn_states_varlen", mutates_args=())
+    def merge_attn_states_varlen(outs: Tensor, lses: Tensor, offsets: Tensor, is_lse_base_on_e: bool = True,
+                                 out_scale: Optional[Tensor] = None) -> tuple[Tensor, Tensor]:
+        from . import merge_attn_states_varlen as impl
+        return impl(outs, lses, offsets, is_lse_base_on_e=is_lse_base_on_e, out_scale=out_scale)
+
+    @merge_attn_states_varlen.register_fake
+    def _(outs, lses, offsets, is_lse_base_on_e=True, out_scale=None):
+        batch = offsets.shape[0] - 1  # B from the offsets' shape: no data read
+        return _merged_like(outs, (batch,) + tuple(outs.shape[1:]), out_scale), lses.new_empty((batch,) + tuple(lses.shape[1:]))
 
     @torch.library.custom_op("cpattn::pack_seq", mutates_args=())
     def pack_seq(x: Tensor, lengths: Tensor, pad_value: float, max_len: int) -> Tensor:

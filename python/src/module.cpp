@@ -71,49 +71,85 @@ std::string py_str(nb::handle h) { return nb::str(h).c_str(); }
 
 // torch tensors are read directly (data_ptr, shape, stride, dtype, device): torch's
 // __dlpack__ costs several microseconds per tensor, most of a decode step's host budget.
+// The attribute names are interned once and each attribute is read with one lookup (a method
+// through PyObject_CallMethodNoArgs, no bound-method object): a call reads three tensors.
 struct TorchTypes {
   nb::object tensor;                     // torch.Tensor, or None while torch is not imported
   std::vector<std::pair<nb::object, DType>> dtypes;
+  nb::object dtype, is_cuda, is_cpu, device, shape, stride, data_ptr, get_device;  // interned names
 };
 
 const TorchTypes& torch_types() {
   static TorchTypes& t = *new TorchTypes;  // never destroyed: it holds Python objects past finalisation
   if (!t.tensor.is_valid() || t.tensor.is_none()) {
-    nb::object modules = nb::module_::import_("sys").attr("modules");
-    if (!nb::bool_(modules.attr("__contains__")("torch"))) return t;  // never import torch ourselves
-    nb::object torch = modules["torch"];
-    t.tensor = torch.attr("Tensor");
+    // sys.modules, read without importing anything: never import torch ourselves
+    PyObject* module = PyDict_GetItemString(PyImport_GetModuleDict(), "torch");
+    if (!module || module == Py_None) return t;
+    nb::object torch = nb::borrow(module);
     const std::pair<const char*, DType> names[] = {
-        {"float64", DType::f64}, {"float32", DType::f32}, {"float16", DType::f16},  {"bfloat16", DType::bf16},
-        {"int64", DType::i64},   {"int32", DType::i32},   {"int16", DType::i16},    {"int8", DType::i8},
-        {"uint8", DType::u8},    {"bool", DType::u8},     {"float8_e4m3fn", DType::fp8_e4m3}, {"float8_e5m2", DType::fp8_e5m2}};
-    for (const auto& [name, dtype] : names)
+        {"float32", DType::f32}, {"bfloat16", DType::bf16}, {"float16", DType::f16}, {"int32", DType::i32},
+        {"int64", DType::i64},   {"float64", DType::f64},   {"int16", DType::i16},   {"int8", DType::i8},
+        {"uint8", DType::u8},    {"bool", DType::u8},       {"float8_e4m3fn", DType::fp8_e4m3}, {"float8_e5m2", DType::fp8_e5m2}};
+    for (const auto& [name, dtype] : names)  // the common dtypes first: the lookup stops at the first match
       if (nb::hasattr(torch, name)) t.dtypes.emplace_back(torch.attr(name), dtype);
+    const auto intern = [](const char* name) { return nb::steal(PyUnicode_InternFromString(name)); };
+    t.dtype = intern("dtype"), t.is_cuda = intern("is_cuda"), t.is_cpu = intern("is_cpu"), t.device = intern("device");
+    t.shape = intern("shape"), t.stride = intern("stride"), t.data_ptr = intern("data_ptr");
+    t.get_device = intern("get_device");
+    t.tensor = torch.attr("Tensor");  // last: set means every field above is
   }
   return t;
 }
 
+// x.<name>, or x.<name>() for a method; the new reference, or a Python error raised.
+nb::object attr_of(nb::handle x, const nb::object& name) {
+  PyObject* r = PyObject_GetAttr(x.ptr(), name.ptr());
+  if (!r) throw nb::python_error();
+  return nb::steal(r);
+}
+nb::object call_method(nb::handle x, const nb::object& name) {
+  PyObject* r = PyObject_CallMethodNoArgs(x.ptr(), name.ptr());
+  if (!r) throw nb::python_error();
+  return nb::steal(r);
+}
+
+// The ints of a tuple (torch.Size is one) into `values`.
+void read_ints(const nb::object& tuple, size_t n, int64_t* values) {
+  for (size_t i = 0; i < n; ++i) {
+    values[i] = PyLong_AsLongLong(PyTuple_GET_ITEM(tuple.ptr(), static_cast<Py_ssize_t>(i)));
+    if (values[i] == -1 && PyErr_Occurred()) throw nb::python_error();
+  }
+}
+
 TensorView torch_view(nb::handle x, const TorchTypes& torch, const char* name) {
-  const nb::object dtype_obj = x.attr("dtype");
+  const nb::object dtype_obj = attr_of(x, torch.dtype);
   const DType* dtype = nullptr;
   for (const auto& [obj, dt] : torch.dtypes)
-    if (obj.is(dtype_obj)) dtype = &dt;
+    if (obj.is(dtype_obj)) {
+      dtype = &dt;
+      break;
+    }
   if (!dtype)
     throw nb::type_error((std::string("cpattn: invalid ") + name + ": expected a tensor of dtype float64/float32/"
                           "float16/bfloat16/float8/int64/int32/int16/int8/uint8, got " +
                           py_str(dtype_obj)).c_str());
   cpattn::Device device;
-  if (nb::cast<bool>(x.attr("is_cuda"))) device = cpattn::Device::cuda(nb::cast<int>(x.attr("get_device")()));
-  else if (!nb::cast<bool>(x.attr("is_cpu")))
+  if (attr_of(x, torch.is_cuda).is(Py_True)) device = cpattn::Device::cuda(nb::cast<int>(call_method(x, torch.get_device)));
+  else if (!attr_of(x, torch.is_cpu).is(Py_True))
     throw nb::type_error((std::string("cpattn: invalid ") + name + ": expected a CPU or CUDA tensor, got device " +
-                          py_str(x.attr("device"))).c_str());
-  const nb::tuple shape(x.attr("shape")), stride(x.attr("stride")());
-  const size_t ndim = nb::len(shape);
+                          py_str(attr_of(x, torch.device))).c_str());
+  const nb::object shape = attr_of(x, torch.shape), stride = call_method(x, torch.stride);
+  if (!PyTuple_Check(shape.ptr()) || !PyTuple_Check(stride.ptr()))
+    throw nb::type_error((std::string("cpattn: invalid ") + name + ": expected a torch tensor with a shape and strides").c_str());
+  const size_t ndim = static_cast<size_t>(PyTuple_GET_SIZE(shape.ptr()));
   if (ndim > static_cast<size_t>(cpattn::kMaxDims))
     throw nb::value_error((std::string("cpattn: invalid ") + name + ": expected at most 8 dims").c_str());
+  if (static_cast<size_t>(PyTuple_GET_SIZE(stride.ptr())) != ndim)
+    throw nb::type_error((std::string("cpattn: invalid ") + name + ": expected one stride per dim").c_str());
   int64_t sizes[cpattn::kMaxDims], strides[cpattn::kMaxDims];
-  for (size_t i = 0; i < ndim; ++i) sizes[i] = nb::cast<int64_t>(shape[i]), strides[i] = nb::cast<int64_t>(stride[i]);
-  const auto data = nb::cast<uintptr_t>(x.attr("data_ptr")());
+  read_ints(shape, ndim, sizes);
+  read_ints(stride, ndim, strides);
+  const auto data = nb::cast<uintptr_t>(call_method(x, torch.data_ptr));
   return TensorView(reinterpret_cast<void*>(data), *dtype, std::span<const int64_t>(sizes, ndim),
                     std::span<const int64_t>(strides, ndim), device);
 }
@@ -150,11 +186,24 @@ TensorView output_view(nb::handle x, const char* name) {
   return array_view(x, name);
 }
 
-cpattn::MergeOptions merge_options(bool lse_base_two, const std::optional<TensorView>& kv) {
+// The options of merge/correct; `scale` the view of out_scale, kept alive by the caller.
+cpattn::MergeOptions merge_options(bool lse_base_two, const std::optional<TensorView>& kv,
+                                   const std::optional<TensorView>& scale = std::nullopt) {
   cpattn::MergeOptions opt;
   opt.lse_base = lse_base_two ? cpattn::LseBase::two : cpattn::LseBase::e;
   opt.kv_lens = kv ? &*kv : nullptr;
+  opt.out_scale = scale ? &*scale : nullptr;
   return opt;
+}
+
+std::optional<TensorView> optional_view(Obj x, const char* name) {
+  if (x.is_none()) return std::nullopt;
+  return view(x, name);
+}
+
+std::optional<TensorView> optional_output_view(Obj x, const char* name) {
+  if (x.is_none()) return std::nullopt;
+  return output_view(x, name);
 }
 
 // One Context per (device, stream) and thread: workspaces are reused across calls.
@@ -169,22 +218,35 @@ cpattn::Context* context(cpattn::Device device, uintptr_t stream, bool pdl = fal
   return &it->second;
 }
 
-void merge(Obj outs, Obj lses, Obj out, Obj out_lse, bool lse_base_two, Obj kv_lens, bool pdl, uintptr_t stream) {
+void merge(Obj outs, Obj lses, Obj out, Obj out_lse, bool lse_base_two, Obj kv_lens, Obj out_scale, bool pdl,
+           uintptr_t stream) {
   const TensorView o = view(outs, "outs"), l = view(lses, "lses"), r = output_view(out, "out");
-  std::optional<TensorView> ol, kv;
-  if (!out_lse.is_none()) ol = output_view(out_lse, "out_lse");
-  if (!kv_lens.is_none()) kv = view(kv_lens, "kv_lens");
-  const cpattn::MergeOptions opt = merge_options(lse_base_two, kv);
+  const std::optional<TensorView> ol = optional_output_view(out_lse, "out_lse"), kv = optional_view(kv_lens, "kv_lens"),
+                                  scale = optional_view(out_scale, "out_scale");
+  const cpattn::MergeOptions opt = merge_options(lse_base_two, kv, scale);
   nb::gil_scoped_release release;
   cpattn::merge_attn_states(o, l, r, ol ? &*ol : nullptr, opt, context(o.device, stream, pdl));
 }
 
+void merge_varlen(Obj outs, Obj lses, Obj offsets, Obj out, Obj out_lse, bool lse_base_two, Obj out_scale, bool pdl,
+                  uintptr_t stream) {
+  const TensorView o = view(outs, "outs"), l = view(lses, "lses"), off = view(offsets, "offsets"),
+                   r = output_view(out, "out");
+  const std::optional<TensorView> ol = optional_output_view(out_lse, "out_lse"),
+                                  scale = optional_view(out_scale, "out_scale");
+  const cpattn::MergeOptions opt = merge_options(lse_base_two, std::nullopt, scale);
+  nb::gil_scoped_release release;
+  cpattn::merge_attn_states_varlen(o, l, off, r, ol ? &*ol : nullptr, opt, context(o.device, stream, pdl));
+}
+
+// In place (new_out is out, vLLM's form) reuses out's view for a torch tensor: one tensor
+// read fewer per call.
 void correct(Obj out, Obj lses, int64_t rank, Obj new_out, Obj out_lse, bool lse_base_two, Obj kv_lens, bool pdl,
              uintptr_t stream) {
-  const TensorView o = view(out, "out"), l = view(lses, "lses"), n = output_view(new_out, new_out.is(out) ? "out" : "new_out");
-  std::optional<TensorView> ol, kv;
-  if (!out_lse.is_none()) ol = output_view(out_lse, "out_lse");
-  if (!kv_lens.is_none()) kv = view(kv_lens, "kv_lens");
+  const TensorView o = view(out, "out"), l = view(lses, "lses");
+  const bool in_place = new_out.is(out);
+  const TensorView n = in_place && is_torch_tensor(out, torch_types()) ? o : output_view(new_out, in_place ? "out" : "new_out");
+  const std::optional<TensorView> ol = optional_output_view(out_lse, "out_lse"), kv = optional_view(kv_lens, "kv_lens");
   const cpattn::MergeOptions opt = merge_options(lse_base_two, kv);
   nb::gil_scoped_release release;
   cpattn::correct_attn_out(o, l, rank, n, ol ? &*ol : nullptr, opt, context(o.device, stream, pdl));
@@ -360,7 +422,11 @@ NB_MODULE(_C, m) {
   m.attr("__version__") = CPATTN_VERSION;
   m.attr("has_cuda") = static_cast<bool>(CPATTN_HAS_CUDA);
   m.def("merge_attn_states", &merge, nb::arg("outs"), nb::arg("lses"), nb::arg("out"), nb::arg("out_lse").none(),
-        nb::arg("lse_base_two"), nb::arg("kv_lens").none(), nb::arg("pdl"), nb::arg("stream"));
+        nb::arg("lse_base_two"), nb::arg("kv_lens").none(), nb::arg("out_scale").none(), nb::arg("pdl"),
+        nb::arg("stream"));
+  m.def("merge_attn_states_varlen", &merge_varlen, nb::arg("outs"), nb::arg("lses"), nb::arg("offsets"), nb::arg("out"),
+        nb::arg("out_lse").none(), nb::arg("lse_base_two"), nb::arg("out_scale").none(), nb::arg("pdl"),
+        nb::arg("stream"));
   m.def("correct_attn_out", &correct, nb::arg("out"), nb::arg("lses"), nb::arg("rank"), nb::arg("new_out"),
         nb::arg("out_lse").none(), nb::arg("lse_base_two"), nb::arg("kv_lens").none(), nb::arg("pdl"), nb::arg("stream"));
   m.def("pack_seq", &pack, nb::arg("x"), nb::arg("lengths"), nb::arg("out"), nb::arg("pad_value"),
