@@ -106,7 +106,7 @@ def _merge_output(o, shape, out, out_scale):
                         f"tensor; numpy and cupy have no fp8 dtype, so use torch), got {given} arrays")
     if out is None:
         import torch
-        out = o.new_empty(shape, dtype=torch.float8_e4m3fn)
+        out = empty(o, shape, torch.float8_e4m3fn)
     return out, scale
 
 
