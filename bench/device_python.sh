@@ -17,6 +17,6 @@ echo "pytest rc=$?" | tee -a "$LOG"
 grep -E "Fatal Python error|tests/python/.*line [0-9]+ in|^(FAILED|ERROR|SKIPPED)|passed|failed" "$OUT/pytest.txt" | tail -30 | tee -a "$LOG"
 step python_vs_seed
 if [ -f .peer/seed_triton_bench.py ]; then
-  OUT="$OUT" PYTHONPATH=build-py/python:.peer timeout 240 python3 bench/python_vs_seed.py 2>&1 | tail -20 | tee -a "$LOG"
+  OUT="$OUT" PYTHONPATH=build-py/python:.peer timeout 240 python3 bench/python_vs_vllm.py 2>&1 | tail -20 | tee -a "$LOG"
 fi
 step done

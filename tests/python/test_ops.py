@@ -63,7 +63,7 @@ def test_enable_pdl_is_accepted_and_changes_nothing_on_cpu(rng):
     assert np.array_equal(res, ref)
 
 
-def test_correct_accepts_the_seeds_4d_layouts(rng):
+def test_correct_accepts_vllms_4d_layouts(rng):
     out = rng.standard_normal((2, 1, 3, 8)).astype(np.float32)
     lses = rng.standard_normal((2, 2, 3, 1)).astype(np.float32)
     expect = out.copy()
