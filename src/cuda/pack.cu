@@ -1,7 +1,10 @@
 // pack_seq / unpack_seq on CUDA: one O(B) prefix scan of the lengths (skipped for
 // cu_seqlens), then a copy kernel over the padded rows (b, t) whose index work is O(1):
 // start and length of sequence b are two loads from the scanned offsets. Rows move in the
-// widest chunk (16, 8, 4, 2 or 1 bytes) that every pointer, stride and row size allows.
+// widest chunk (16, 8, 4, 2 or 1 bytes) that every pointer, stride and row size allows,
+// kChunksPerThread chunks in flight per thread. The copy kernel is a programmatic dependent
+// launch of the scan (sm_90+): its launch and block scheduling overlap the scan, and it waits
+// for the offsets on the GPU.
 #include <cub/block/block_scan.cuh>
 #include <cuda_runtime.h>
 
@@ -11,15 +14,19 @@
 
 #include "../backend/args.hpp"
 #include "../backend/check_cuda.hpp"
+#include "../backend/fast_div.hpp"
 #include "backend.hpp"
 #include "elements.cuh"
+#include "launch.cuh"
 
 namespace cpattn::cuda {
 namespace {
 
+using detail::FastDiv;
 using detail::PackArgs;
 constexpr int kScanThreads = 1024;
 constexpr int kCopyThreads = 256;
+constexpr int kChunksPerThread = 4;  // loads in flight per thread: one per chunk leaves copies at half of bandwidth
 
 // lengths_to_offsets_kernel: offsets[0] = 0, offsets[b + 1] = offsets[b] + max(lengths[b], 0).
 //   lengths [B] int32/int64 (element stride `stride`), offsets [B + 1] int64 (workspace).
@@ -30,6 +37,7 @@ __global__ void __launch_bounds__(kScanThreads)
   using Scan = cub::BlockScan<int64_t, kScanThreads>;
   __shared__ typename Scan::TempStorage temp;
   __shared__ int64_t carry;
+  allow_next_kernel_launch();  // the copy kernel's blocks may be scheduled now: they wait for this one to finish
   if (threadIdx.x == 0) {
     carry = 0;
     offsets[0] = 0;
@@ -61,44 +69,51 @@ __device__ __forceinline__ Seq sequence(const PackArgs& a, const int64_t* offset
   return {offsets[b], offsets[b + 1] - offsets[b]};
 }
 
+// Moves chunks lane, lane + step, ... of a row from src to dst, kChunksPerThread loads in flight.
+template <class Chunk>
+__device__ __forceinline__ void copy_row(const Chunk* src, Chunk* dst, int64_t lane, int64_t step, int64_t chunks) {
+  for (int64_t c = lane; c < chunks; c += kChunksPerThread * step) {
+    Chunk v[kChunksPerThread];
+#pragma unroll
+    for (int i = 0; i < kChunksPerThread; ++i)
+      if (c + i * step < chunks) v[i] = src[c + i * step];
+#pragma unroll
+    for (int i = 0; i < kChunksPerThread; ++i)
+      if (c + i * step < chunks) dst[c + i * step] = v[i];
+  }
+}
+
 // copy_rows_kernel: pack_seq (a.to_padded) or unpack_seq, rows moved in Chunk-sized pieces.
 //   tokens [T, row_bytes] (row stride a.token_stride), padded [B, L, row_bytes] (strides
 //   a.padded_sb, a.padded_sl), sequence b's start and length from offsets [B + 1] (or from
 //   cu_seqlens directly); pad16: the pad value repeated over 16 bytes.
-// Grid: ceil(B * L / rows_per_block) blocks of rows_per_block * threads_per_row threads; a
-// group of threads_per_row threads owns padded row (b, t).
+// Grid: ceil(B * L / rows_per_block) blocks of rows_per_block * threads_per_row threads
+// (<= kCopyThreads); threads_per_row = ceil(chunks / kChunksPerThread), any count up to
+// kCopyThreads (longer rows loop), so a block's threads are nearly all busy. A group of
+// threads_per_row threads owns padded row (b, t).
 // Each group: pack copies token start_b + t into the row when t < len_b, else the pad
 // pattern; unpack copies the row to token start_b + t when t < len_b and the token is in
-// [0, T). Each thread moves pieces lane, lane + threads_per_row, ... (four loads in flight).
+// [0, T). Each thread moves pieces lane, lane + threads_per_row, ... (kChunksPerThread loads
+// in flight).
 template <class Chunk>
 __global__ void __launch_bounds__(kCopyThreads)
-    copy_rows_kernel(const PackArgs a, const int64_t* offsets, int threads_per_row, int rows_per_block, uint4 pad16) {
-  const int group = threadIdx.x / threads_per_row;
-  const int lane = threadIdx.x - group * threads_per_row;
+    copy_rows_kernel(const PackArgs a, const int64_t* offsets, FastDiv threads_per_row, int rows_per_block, uint4 pad16) {
+  const int group = static_cast<int>(threads_per_row.div(threadIdx.x));
+  const int lane = threadIdx.x - group * static_cast<int>(threads_per_row.divisor);
   const int64_t row = static_cast<int64_t>(blockIdx.x) * rows_per_block + group;
   if (group >= rows_per_block || row >= a.B * a.L) return;
   const int64_t b = static_cast<uint32_t>(row) / static_cast<uint32_t>(a.L), t = row - b * a.L;  // B * L < 2^32
+  wait_for_previous_kernel();  // the offsets come from lengths_to_offsets_kernel
   const Seq seq = sequence(a, offsets, b);
   const int64_t token = seq.start + t;
   const bool has_token = t < seq.len && token >= 0 && token < a.T;  // never out of bounds
   char* padded = a.padded + b * a.padded_sb + t * a.padded_sl;
   char* tokens = a.tokens + token * a.token_stride;
   const int64_t chunks = a.row_bytes / static_cast<int64_t>(sizeof(Chunk));
-  const int64_t step = threads_per_row;
+  const int64_t step = threads_per_row.divisor;
   if (a.to_padded) {
     if (has_token) {
-      int64_t c = lane;
-      for (; c + 3 * step < chunks; c += 4 * step) {  // four loads in flight per thread
-        Chunk v0 = reinterpret_cast<const Chunk*>(tokens)[c];
-        Chunk v1 = reinterpret_cast<const Chunk*>(tokens)[c + step];
-        Chunk v2 = reinterpret_cast<const Chunk*>(tokens)[c + 2 * step];
-        Chunk v3 = reinterpret_cast<const Chunk*>(tokens)[c + 3 * step];
-        reinterpret_cast<Chunk*>(padded)[c] = v0;
-        reinterpret_cast<Chunk*>(padded)[c + step] = v1;
-        reinterpret_cast<Chunk*>(padded)[c + 2 * step] = v2;
-        reinterpret_cast<Chunk*>(padded)[c + 3 * step] = v3;
-      }
-      for (; c < chunks; c += step) reinterpret_cast<Chunk*>(padded)[c] = reinterpret_cast<const Chunk*>(tokens)[c];
+      copy_row(reinterpret_cast<const Chunk*>(tokens), reinterpret_cast<Chunk*>(padded), lane, step, chunks);
     } else {
       for (int64_t c = lane; c < chunks; c += step) {
         // the pad pattern repeats every element, and elements divide 16 bytes
@@ -108,18 +123,7 @@ __global__ void __launch_bounds__(kCopyThreads)
       }
     }
   } else if (has_token) {
-    int64_t c = lane;
-    for (; c + 3 * step < chunks; c += 4 * step) {
-      Chunk v0 = reinterpret_cast<const Chunk*>(padded)[c];
-      Chunk v1 = reinterpret_cast<const Chunk*>(padded)[c + step];
-      Chunk v2 = reinterpret_cast<const Chunk*>(padded)[c + 2 * step];
-      Chunk v3 = reinterpret_cast<const Chunk*>(padded)[c + 3 * step];
-      reinterpret_cast<Chunk*>(tokens)[c] = v0;
-      reinterpret_cast<Chunk*>(tokens)[c + step] = v1;
-      reinterpret_cast<Chunk*>(tokens)[c + 2 * step] = v2;
-      reinterpret_cast<Chunk*>(tokens)[c + 3 * step] = v3;
-    }
-    for (; c < chunks; c += step) reinterpret_cast<Chunk*>(tokens)[c] = reinterpret_cast<const Chunk*>(padded)[c];
+    copy_row(reinterpret_cast<const Chunk*>(padded), reinterpret_cast<Chunk*>(tokens), lane, step, chunks);
   }
 }
 
@@ -132,18 +136,16 @@ int chunk_bytes(const PackArgs& a) {
 }
 
 template <class Chunk>
-void launch_copy_rows(const PackArgs& a, const int64_t* offsets, uint4 pad, cudaStream_t stream) {
+void launch_copy_rows(const PackArgs& a, const int64_t* offsets, uint4 pad, cudaStream_t stream, bool after_scan) {
   const int64_t chunks = a.row_bytes / static_cast<int64_t>(sizeof(Chunk));
-  int threads_per_row = 1;
-  while (threads_per_row < chunks && threads_per_row < kCopyThreads) threads_per_row *= 2;
+  const int threads_per_row = static_cast<int>(std::min<int64_t>((chunks + kChunksPerThread - 1) / kChunksPerThread, kCopyThreads));
   const int rows_per_block = kCopyThreads / threads_per_row;
   const int64_t block_count = (a.B * a.L + rows_per_block - 1) / rows_per_block;
   if (block_count > INT32_MAX)
     throw Error("B * L", "at most " + std::to_string(int64_t{INT32_MAX} * rows_per_block) + " padded rows",
                 std::to_string(a.B * a.L));
-  copy_rows_kernel<Chunk><<<static_cast<unsigned>(block_count), rows_per_block * threads_per_row, 0, stream>>>(
-      a, offsets, threads_per_row, rows_per_block, pad);
-  CPATTN_CHECK_LAUNCH();
+  launch(copy_rows_kernel<Chunk>, static_cast<unsigned>(block_count), rows_per_block * threads_per_row, 0, stream, after_scan, a,
+         offsets, FastDiv(static_cast<uint32_t>(threads_per_row)), rows_per_block, pad);
 }
 
 }  // namespace
@@ -165,12 +167,13 @@ void pack(const PackArgs& a, void* workspace, Stream stream) {
   uint4 pad{};
   for (int i = 0; i < 16; i += static_cast<int>(a.elem_bytes))
     std::memcpy(reinterpret_cast<char*>(&pad) + i, &a.pad_bits, static_cast<size_t>(a.elem_bytes));
+  const bool after_scan = !a.cu_seqlens;  // a dependent launch of the scan
   switch (chunk_bytes(a)) {
-    case 16: launch_copy_rows<uint4>(a, offsets, pad, stream); break;
-    case 8: launch_copy_rows<uint2>(a, offsets, pad, stream); break;
-    case 4: launch_copy_rows<uint32_t>(a, offsets, pad, stream); break;
-    case 2: launch_copy_rows<uint16_t>(a, offsets, pad, stream); break;
-    default: launch_copy_rows<uint8_t>(a, offsets, pad, stream);
+    case 16: launch_copy_rows<uint4>(a, offsets, pad, stream, after_scan); break;
+    case 8: launch_copy_rows<uint2>(a, offsets, pad, stream, after_scan); break;
+    case 4: launch_copy_rows<uint32_t>(a, offsets, pad, stream, after_scan); break;
+    case 2: launch_copy_rows<uint16_t>(a, offsets, pad, stream, after_scan); break;
+    default: launch_copy_rows<uint8_t>(a, offsets, pad, stream, after_scan);
   }
 }
 
