@@ -12,7 +12,7 @@ ValueError / TypeError with the C++ message (argument, expected, got).
 import math
 
 from . import _C
-from ._arrays import empty, kind, prepare, squeeze_dim, stream_of, torch_stream, zeros
+from ._arrays import _KINDS, empty, kind, prepare, squeeze_dim, stream_of, torch_stream, zeros
 from ._groups import FRAMEWORKS, bind
 
 __version__ = _C.__version__
@@ -61,15 +61,16 @@ def correct_attn_out(out, lses, cp_rank, ctx=None, *, is_lse_base_on_e=True, kv_
     only out with return_lse=False (no lse is allocated or written).
     enable_pdl: programmatic dependent launch on sm_90+ (the kernel is scheduled while the
     one before it on the stream finishes; see Context::set_pdl)."""
-    # The per-call host time is most of a decode step's budget: one kind lookup, and the
-    # common forms (3-D out, in place) read nothing twice.
-    if kind(out, "out") == "torch":
+    # Host time per call is most of a decode step's budget: torch tensors in the common forms
+    # (3-D, in place, lses of the same type) take one type lookup and read nothing twice.
+    is_torch = (_KINDS.get(type(out)) or kind(out, "out")) == "torch"
+    if is_torch:
         o = out.detach() if out.requires_grad else out
+        l = (lses.detach() if lses.requires_grad else lses) if type(lses) is type(out) else prepare(lses, "lses")
         stream = torch_stream(o)
     else:
-        o = _float_data(out, "out")
+        o, l = _float_data(out, "out"), prepare(lses, "lses")
         stream = stream_of(o)
-    l = prepare(lses, "lses")
     if o.ndim == 4:
         o = squeeze_dim(o, 1, "out")
     if l.ndim == 4:
@@ -81,15 +82,19 @@ def correct_attn_out(out, lses, cp_rank, ctx=None, *, is_lse_base_on_e=True, kv_
         t = prepare(new_out, "new_out")
         if t.ndim == 4:
             t = squeeze_dim(t, 1, "new_out")
-    lse = None
+    lse, lse_new = None, False
     if return_lse:
-        if o.ndim == 3:  # [B, H] from out: lses is checked against it before lse is written
+        if o.ndim == 3:  # [B, H] from out (lses is checked against out before lse is written)
             shape = o.shape
-            lse = empty(l, (shape[0], shape[1]))
+            if is_torch:
+                lse, lse_new = l.new_empty(shape[0], shape[1]), True  # new: _C reads only its data pointer
+            else:
+                lse = empty(l, (shape[0], shape[1]))
         else:
             lse = empty(l, l.shape[1:])
-    _C.correct_attn_out(o, l, int(cp_rank), t, lse, not is_lse_base_on_e,
-                        None if kv_lens is None else prepare(kv_lens, "kv_lens"), bool(enable_pdl), stream)
+    _C.correct_attn_out(o, l, cp_rank if type(cp_rank) is int else int(cp_rank), t, lse, lse_new,
+                        not is_lse_base_on_e, None if kv_lens is None else prepare(kv_lens, "kv_lens"),
+                        bool(enable_pdl), stream)
     return (target, lse) if return_lse else target
 
 

@@ -239,14 +239,26 @@ void merge_varlen(Obj outs, Obj lses, Obj offsets, Obj out, Obj out_lse, bool ls
   cpattn::merge_attn_states_varlen(o, l, off, r, ol ? &*ol : nullptr, opt, context(o.device, stream, pdl));
 }
 
-// In place (new_out is out, vLLM's form) reuses out's view for a torch tensor: one tensor
-// read fewer per call.
-void correct(Obj out, Obj lses, int64_t rank, Obj new_out, Obj out_lse, bool lse_base_two, Obj kv_lens, bool pdl,
-             uintptr_t stream) {
+// Reading a torch tensor's metadata costs about half a microsecond (six attribute calls), a
+// large part of correct_attn_out's host time, so the common call reads two tensors in full:
+// in place (new_out is out, vLLM's form) reuses out's view, and an out_lse that the package
+// has just allocated (lse_new: a new contiguous torch tensor [B, H] of lses' dtype and device,
+// B and H those of out) is read for its data pointer alone.
+void correct(Obj out, Obj lses, int64_t rank, Obj new_out, Obj out_lse, bool lse_new, bool lse_base_two, Obj kv_lens,
+             bool pdl, uintptr_t stream) {
   const TensorView o = view(out, "out"), l = view(lses, "lses");
+  const TorchTypes& torch = torch_types();
   const bool in_place = new_out.is(out);
-  const TensorView n = in_place && is_torch_tensor(out, torch_types()) ? o : output_view(new_out, in_place ? "out" : "new_out");
-  const std::optional<TensorView> ol = optional_output_view(out_lse, "out_lse"), kv = optional_view(kv_lens, "kv_lens");
+  const TensorView n = in_place && is_torch_tensor(out, torch) ? o : output_view(new_out, in_place ? "out" : "new_out");
+  std::optional<TensorView> ol;
+  if (lse_new && o.ndim == 3 && is_torch_tensor(out_lse, torch)) {
+    const int64_t shape[2] = {o.shape[0], o.shape[1]};
+    ol = TensorView(reinterpret_cast<void*>(nb::cast<uintptr_t>(call_method(out_lse, torch.data_ptr))), l.dtype,
+                    std::span<const int64_t>(shape, 2), l.device);
+  } else {
+    ol = optional_output_view(out_lse, "out_lse");
+  }
+  const std::optional<TensorView> kv = optional_view(kv_lens, "kv_lens");
   const cpattn::MergeOptions opt = merge_options(lse_base_two, kv);
   nb::gil_scoped_release release;
   cpattn::correct_attn_out(o, l, rank, n, ol ? &*ol : nullptr, opt, context(o.device, stream, pdl));
@@ -428,7 +440,8 @@ NB_MODULE(_C, m) {
         nb::arg("out_lse").none(), nb::arg("lse_base_two"), nb::arg("out_scale").none(), nb::arg("pdl"),
         nb::arg("stream"));
   m.def("correct_attn_out", &correct, nb::arg("out"), nb::arg("lses"), nb::arg("rank"), nb::arg("new_out"),
-        nb::arg("out_lse").none(), nb::arg("lse_base_two"), nb::arg("kv_lens").none(), nb::arg("pdl"), nb::arg("stream"));
+        nb::arg("out_lse").none(), nb::arg("lse_new"), nb::arg("lse_base_two"), nb::arg("kv_lens").none(), nb::arg("pdl"),
+        nb::arg("stream"));
   m.def("pack_seq", &pack, nb::arg("x"), nb::arg("lengths"), nb::arg("out"), nb::arg("pad_value"),
         nb::arg("cu_seqlens"), nb::arg("stream"));
   m.def("unpack_seq", &unpack, nb::arg("packed"), nb::arg("lengths"), nb::arg("out"), nb::arg("cu_seqlens"),
