@@ -107,8 +107,9 @@ def _merge_output(o, shape, out, out_scale):
     scale = prepare(out_scale, "out_scale")
     given = kind(o) if out is None else kind(out, "out")
     if given != "torch":
-        raise TypeError(f"cpattn: invalid out_scale: expected torch tensors (an fp8 e4m3 output is a torch.float8_e4m3fn "
-                        f"tensor; numpy and cupy have no fp8 dtype, so use torch), got {given} arrays")
+        raise TypeError(f"cpattn: invalid out_scale: expected torch tensors (an fp8 e4m3 output is a "
+                        f"torch.float8_e4m3fn tensor; numpy and cupy have no fp8 dtype, so use torch), "
+                        f"got {given} arrays")
     if out is None:
         import torch
         out = empty(o, shape, torch.float8_e4m3fn)

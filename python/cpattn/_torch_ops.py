@@ -79,7 +79,8 @@ if torch is not None:
     @merge_attn_states_varlen.register_fake
     def _(outs, lses, offsets, is_lse_base_on_e=True, out_scale=None):
         batch = offsets.shape[0] - 1  # B from the offsets' shape: no data read
-        return _merged_like(outs, (batch,) + tuple(outs.shape[1:]), out_scale), lses.new_empty((batch,) + tuple(lses.shape[1:]))
+        out = _merged_like(outs, (batch,) + tuple(outs.shape[1:]), out_scale)
+        return out, lses.new_empty((batch,) + tuple(lses.shape[1:]))
 
     @torch.library.custom_op("cpattn::pack_seq", mutates_args=())
     def pack_seq(x: Tensor, lengths: Tensor, pad_value: float, max_len: int) -> Tensor:

@@ -154,8 +154,8 @@ def z(*shape, dtype=np.float32):
     (lambda: cpattn.merge_attn_states_varlen(z(4, 2, 8), z(4, 2), z(0, dtype=np.int32)), ValueError, "offsets"),
     (lambda: cpattn.merge_attn_states_varlen(z(4, 2, 8), z(4, 2), object()), TypeError, "offsets"),
     (lambda: cpattn.merge_attn_states_varlen(z(4, 2, 8), z(4, 2), [0, 4], out=z(2, 2, 8)), ValueError, "out"),
-    (lambda: cpattn.merge_attn_states_varlen(z(4, 2, 8), z(4, 2), [0, 4], out=np.broadcast_to(np.float32(0), (1, 2, 8))),
-     ValueError, "out"),
+    (lambda: cpattn.merge_attn_states_varlen(z(4, 2, 8), z(4, 2), [0, 4],
+                                             out=np.broadcast_to(np.float32(0), (1, 2, 8))), ValueError, "out"),
     (lambda: cpattn.merge_attn_states_varlen(z(4, 2, 8), z(4, 2), [0, 4], out_scale=np.ones(1, np.float32)), TypeError,
      "out_scale"),  # numpy has no fp8 dtype
     (lambda: cpattn.merge_attn_states(z(2, 3, 4, 8), z(2, 3, 4), out_scale=np.ones(1, np.float32)), TypeError,
