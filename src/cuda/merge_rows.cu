@@ -208,10 +208,11 @@ bool launch_merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
   const int64_t sms = sm_count();
   // Large calls (several waves) keep more vectors per lane in flight: correct 4, or 2 for
   // rows under 16 vectors with N <= 4 (more lanes per row, which short rows need; with many
-  // partials 2 was slower); merge has N loads in flight already and takes one vector per lane
-  // (two, for N <= 4, was 4-13% slower on H200 at every size: docs/performance.md).
+  // partials 2 was slower); merge has N loads in flight already and takes one vector per lane,
+  // except two for N = 3 and 4 (on H200, two were 4-13% slower for N <= 2 and one 5-12% slower
+  // for N = 3, 4: docs/performance.md).
   const bool large = rows * vectors_per_row >= 4 * sms * kThreads;
-  const int vectors_per_lane = !large ? 1 : correct ? (a.N <= 4 && vectors_per_row < 16 ? 2 : 4) : 1;
+  const int vectors_per_lane = !large ? 1 : correct ? (a.N <= 4 && vectors_per_row < 16 ? 2 : 4) : a.N == 3 || a.N == 4 ? 2 : 1;
   const int64_t L = (vectors_per_row + vectors_per_lane - 1) / vectors_per_lane;
   const int64_t threads_total = rows * L;
   if (!fits(threads_total + kThreads)) return false;  // thread and row indices are 32-bit
@@ -244,9 +245,9 @@ bool launch_merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
              FastDiv(u32(L)),
              FastDiv(u32(a.H))};
   // small grids: smaller blocks spread the rows over more SMs (64 is no faster than 128); large
-  // merges also run best in 128-thread blocks (up to 4% faster than 256 on H200), large
-  // corrects in 256
-  const int threads = threads_total >= 2 * sms * kThreads && correct ? kThreads : 128;
+  // merges of one vector per lane also run best in 128-thread blocks (up to 4% faster than 256
+  // on H200), the rest in 256
+  const int threads = threads_total >= 2 * sms * kThreads && (correct || vectors_per_lane > 1) ? kThreads : 128;
   const auto blocks = static_cast<unsigned>((threads_total + threads - 1) / threads);
   const auto go = [&](auto kernel) { launch(kernel, blocks, threads, 0, stream, pdl, r); };
   // code for the smallest of 2, 4, 8, 16 partials >= N
@@ -262,7 +263,8 @@ bool launch_merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
       else if (vectors_per_lane == 2) a.N <= 2 ? go(merge_rows_kernel<T, 2, false, 2>) : go(merge_rows_kernel<T, 2, false, 4>);  // N <= 4
       else by_n.template operator()<T, 1, false>();
     } else {
-      by_n.template operator()<T, 1, true>();
+      if (vectors_per_lane == 2) go(merge_rows_kernel<T, 2, true, 4>);  // N = 3, 4
+      else by_n.template operator()<T, 1, true>();
     }
   };
   CPATTN_DISPATCH_CUDA_FLOAT(a.dtype, "dtype", T, [&] { by_type.template operator()<T>(); });
