@@ -48,6 +48,22 @@ def test_varlen_matches_float64(rng, device, dtype, offsets_dtype):
 
 
 @pytest.mark.parametrize("device", DEVICES)
+def test_varlen_strided_views(rng, device):
+    outs, lses, offsets = varlen_batch(rng, [4, 0, 1, 9], 3, 64)
+    wide = torch.full((outs.shape[0], 3, 128), float("nan"), device=device)
+    wide[:, :, 1::2] = as_torch(outs, device)  # D stride 2
+    lse_t = as_torch(lses.T, device).t()  # [P, H], column-major
+    off_wide = torch.zeros(2 * len(offsets), dtype=torch.int64, device=device)
+    off_wide[::2] = as_torch(offsets, device)
+    given = torch.full((3, 4, 64), 7.0, device=device).transpose(0, 1)  # [B, H, D] with B, H swapped in memory
+    out, lse = cpattn.merge_attn_states_varlen(wide[:, :, 1::2], lse_t, off_wide[::2], out=given)
+    assert out is given and not lse_t.is_contiguous()
+    ref_out, ref_lse = reference_varlen(outs, lses, offsets)
+    np.testing.assert_allclose(given.cpu().double().numpy(), ref_out, rtol=2e-5, atol=2e-5)
+    np.testing.assert_allclose(lse.cpu().numpy(), ref_lse, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("varlen", [False, True])
 @pytest.mark.parametrize("saturate", [False, True])
 def test_fp8_output_rounds_once_and_saturates(rng, device, varlen, saturate):
