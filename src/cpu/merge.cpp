@@ -18,6 +18,9 @@ void merge(const detail::MergeArgs& args);
 namespace avx2 {
 void merge(const detail::MergeArgs& args);
 }
+namespace avx512 {
+void merge(const detail::MergeArgs& args);
+}
 #endif
 
 #if CPATTN_CPU_AVX2
@@ -32,6 +35,8 @@ void merge(const detail::MergeArgs& a) {
   if (a.offsets || a.out_scale) return merge_by_row(a);
 #if CPATTN_CPU_AVX2
   static const bool has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c();
+  static const bool has_avx512 = has_avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+  if (has_avx512) return avx512::merge(a);
   if (has_avx2) return avx2::merge(a);
 #endif
   base::merge(a);
