@@ -72,7 +72,8 @@ std::string py_str(nb::handle h) { return nb::str(h).c_str(); }
 // torch tensors are read directly (data_ptr, shape, stride, dtype, device): torch's
 // __dlpack__ costs several microseconds per tensor, most of a decode step's host budget.
 // The attribute names are interned once and each attribute is read with one lookup (a method
-// through PyObject_CallMethodNoArgs, no bound-method object): a call reads three tensors.
+// through PyObject_CallMethodNoArgs, no bound-method object): these reads are most of the
+// host time of a call on small tensors.
 struct TorchTypes {
   nb::object tensor;                     // torch.Tensor, or None while torch is not imported
   std::vector<std::pair<nb::object, DType>> dtypes;
@@ -134,13 +135,15 @@ TensorView torch_view(nb::handle x, const TorchTypes& torch, const char* name) {
                           "float16/bfloat16/float8/int64/int32/int16/int8/uint8, got " +
                           py_str(dtype_obj)).c_str());
   cpattn::Device device;
-  if (attr_of(x, torch.is_cuda).is(Py_True)) device = cpattn::Device::cuda(nb::cast<int>(call_method(x, torch.get_device)));
+  if (attr_of(x, torch.is_cuda).is(Py_True))
+    device = cpattn::Device::cuda(nb::cast<int>(call_method(x, torch.get_device)));
   else if (!attr_of(x, torch.is_cpu).is(Py_True))
     throw nb::type_error((std::string("cpattn: invalid ") + name + ": expected a CPU or CUDA tensor, got device " +
                           py_str(attr_of(x, torch.device))).c_str());
   const nb::object shape = attr_of(x, torch.shape), stride = call_method(x, torch.stride);
   if (!PyTuple_Check(shape.ptr()) || !PyTuple_Check(stride.ptr()))
-    throw nb::type_error((std::string("cpattn: invalid ") + name + ": expected a torch tensor with a shape and strides").c_str());
+    throw nb::type_error(
+        (std::string("cpattn: invalid ") + name + ": expected a torch tensor with a shape and strides").c_str());
   const size_t ndim = static_cast<size_t>(PyTuple_GET_SIZE(shape.ptr()));
   if (ndim > static_cast<size_t>(cpattn::kMaxDims))
     throw nb::value_error((std::string("cpattn: invalid ") + name + ": expected at most 8 dims").c_str());
@@ -221,8 +224,8 @@ cpattn::Context* context(cpattn::Device device, uintptr_t stream, bool pdl = fal
 void merge(Obj outs, Obj lses, Obj out, Obj out_lse, bool lse_base_two, Obj kv_lens, Obj out_scale, bool pdl,
            uintptr_t stream) {
   const TensorView o = view(outs, "outs"), l = view(lses, "lses"), r = output_view(out, "out");
-  const std::optional<TensorView> ol = optional_output_view(out_lse, "out_lse"), kv = optional_view(kv_lens, "kv_lens"),
-                                  scale = optional_view(out_scale, "out_scale");
+  const std::optional<TensorView> ol = optional_output_view(out_lse, "out_lse"),
+                                  kv = optional_view(kv_lens, "kv_lens"), scale = optional_view(out_scale, "out_scale");
   const cpattn::MergeOptions opt = merge_options(lse_base_two, kv, scale);
   nb::gil_scoped_release release;
   cpattn::merge_attn_states(o, l, r, ol ? &*ol : nullptr, opt, context(o.device, stream, pdl));
@@ -239,8 +242,8 @@ void merge_varlen(Obj outs, Obj lses, Obj offsets, Obj out, Obj out_lse, bool ls
   cpattn::merge_attn_states_varlen(o, l, off, r, ol ? &*ol : nullptr, opt, context(o.device, stream, pdl));
 }
 
-// Reading a torch tensor's metadata costs about half a microsecond (six attribute calls), a
-// large part of correct_attn_out's host time, so the common call reads two tensors in full:
+// Reading a torch tensor's metadata takes six attribute calls, a large part of
+// correct_attn_out's host time, so the common call reads two tensors in full:
 // in place (new_out is out, vLLM's form) reuses out's view, and an out_lse that the package
 // has just allocated (lse_new: a new contiguous torch tensor [B, H] of lses' dtype and device,
 // B and H those of out) is read for its data pointer alone.
@@ -249,7 +252,8 @@ void correct(Obj out, Obj lses, int64_t rank, Obj new_out, Obj out_lse, bool lse
   const TensorView o = view(out, "out"), l = view(lses, "lses");
   const TorchTypes& torch = torch_types();
   const bool in_place = new_out.is(out);
-  const TensorView n = in_place && is_torch_tensor(out, torch) ? o : output_view(new_out, in_place ? "out" : "new_out");
+  const TensorView n =
+      in_place && is_torch_tensor(out, torch) ? o : output_view(new_out, in_place ? "out" : "new_out");
   std::optional<TensorView> ol;
   if (lse_new && o.ndim == 3 && is_torch_tensor(out_lse, torch)) {
     const int64_t shape[2] = {o.shape[0], o.shape[1]};
