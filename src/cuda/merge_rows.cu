@@ -211,8 +211,12 @@ bool launch_merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
   // partials 2 was slower); merge has N loads in flight already and takes one vector per lane,
   // except two for N = 3 and 4 (on H200, two were 4-13% slower for N <= 2 and one 5-12% slower
   // for N = 3, 4: docs/performance.md).
+  // Correct with more than 8 partials on rows of >= 32 vectors takes 8 per lane: every lane
+  // reads its row's N lses, and fewer lanes per row read them fewer times (8-10% faster at
+  // N = 16, D >= 256; slower for N = 8 or shorter rows).
   const bool large = rows * vectors_per_row >= 4 * sms * kThreads;
-  const int vectors_per_lane = !large ? 1 : correct ? (a.N <= 4 && vectors_per_row < 16 ? 2 : 4) : a.N == 3 || a.N == 4 ? 2 : 1;
+  const int correct_vectors = a.N > 8 && vectors_per_row >= 32 ? 8 : a.N <= 4 && vectors_per_row < 16 ? 2 : 4;
+  const int vectors_per_lane = !large ? 1 : correct ? correct_vectors : a.N == 3 || a.N == 4 ? 2 : 1;
   const int64_t L = (vectors_per_row + vectors_per_lane - 1) / vectors_per_lane;
   const int64_t threads_total = rows * L;
   if (!fits(threads_total + kThreads)) return false;  // thread and row indices are 32-bit
@@ -259,7 +263,8 @@ bool launch_merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
   };
   const auto by_type = [&]<class T>() {
     if (correct) {
-      if (vectors_per_lane == 4) by_n.template operator()<T, 4, false>();
+      if (vectors_per_lane == 8) go(merge_rows_kernel<T, 8, false, kMaxN>);  // 8 < N <= 16
+      else if (vectors_per_lane == 4) by_n.template operator()<T, 4, false>();
       else if (vectors_per_lane == 2) a.N <= 2 ? go(merge_rows_kernel<T, 2, false, 2>) : go(merge_rows_kernel<T, 2, false, 4>);  // N <= 4
       else by_n.template operator()<T, 1, false>();
     } else {
