@@ -46,11 +46,13 @@ inline std::vector<MergeCase> merge_matrix() {
     cases.push_back(c);
   }
   // calls large enough (several waves of the GPU) for the CUDA kernels' several-vectors-per-
-  // lane paths: merge with N <= 4; correct with 2 vectors per lane (rows under 16 vectors,
-  // N <= 4) and 4 (the rest), in each bucket of N; odd N and a padded layout included
+  // lane paths: merge with N = 3, 4; correct with 2 vectors per lane (rows under 16 vectors,
+  // N <= 4), 8 (N > 8, rows of >= 32 vectors) and 4 (the rest), in each bucket of N; odd N and a
+  // padded layout included
   for (auto [N, D, dt, l] : {std::tuple{2, 128, DType::bf16, Layout::contiguous}, {3, 128, DType::f32, Layout::padded},
                              {3, 64, DType::bf16, Layout::contiguous}, {4, 96, DType::f16, Layout::contiguous},
-                             {5, 96, DType::bf16, Layout::contiguous}, {16, 64, DType::f32, Layout::contiguous}}) {
+                             {5, 96, DType::bf16, Layout::contiguous}, {16, 64, DType::f32, Layout::contiguous},
+                             {12, 256, DType::bf16, Layout::contiguous}}) {
     MergeCase c;
     c.N = N, c.D = D, c.dtype = dt, c.B = 2048, c.H = 17, c.layout = l, c.adv = Adversarial::all(), c.seed = seed++;
     cases.push_back(c);
