@@ -69,13 +69,10 @@ struct Carver {
 };
 
 // World size 1: the input, untouched (a weight-1 copy), and the masked lse if asked for.
-void single_rank(const CpCall& p, Context& ctx) {
-  const size_t lse_bytes = static_cast<size_t>(p.B * p.H) * 4;
-  void* zeros = ctx.workspace(align_up(lse_bytes));
-  detail::run_zero(zeros, lse_bytes, ctx);  // f32 zeros: weight exp(0 - 0) = 1, an exact copy
-  if (p.result->data != p.out->data) detail::run_merge(detail::make_cp_copy_args(p, zeros), ctx);
-  if (p.options->out_lse) detail::run_merge(detail::make_cp_out_lse_args(p), ctx);
-}
+// One rank: the merge of its one partial, as at any world size: non-empty rows copied
+// exactly (weight exp(l - l) = 1), empty ones (kv_lens 0, lse -inf/NaN/+inf) zero, in place
+// too.
+void single_rank(const CpCall& p, Context& ctx) { detail::run_merge(detail::make_cp_single_rank_args(p), ctx); }
 
 void ag_then_reduce(const CpCall& p, Communicator& comm, Context& ctx) {
   const size_t esize = p.out->element_size();

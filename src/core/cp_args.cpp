@@ -203,19 +203,12 @@ MergeArgs make_cp_mask_args(const CpCall& p, void* dst, RowMap rows) {
   return a;
 }
 
-MergeArgs make_cp_copy_args(const CpCall& p, const void* zero_lses) {
-  MergeArgs a = base_args(p);
-  a.N = 1;
+MergeArgs make_cp_single_rank_args(const CpCall& p) {
+  MergeArgs a = make_cp_mask_args(p, nullptr, {});  // this rank's lse, masked by kv_lens
+  a.D = p.D;
   set_src_out(a, p);
-  a.lses = zero_lses;
-  a.lse_sn = 0, a.lse_sb = p.H, a.lse_sh = 1;
   a.dst = p.result->data;
   a.dst_rows = dense_rows(p.H, p.D);
-  return a;
-}
-
-MergeArgs make_cp_out_lse_args(const CpCall& p) {
-  MergeArgs a = make_cp_mask_args(p, nullptr, {});
   set_out_lse(a, p, 0);
   return a;
 }

@@ -32,10 +32,9 @@ CpCall validate_cp_call(CpOp op, const TensorView& out, const TensorView& lse, C
 // The local lse, sanitised and masked by kv_lens, as f32 into `dst` at row map `rows`: a
 // merge of one partial with D = 0.
 MergeArgs make_cp_mask_args(const CpCall& call, void* dst, RowMap rows);
-// World size 1: out copied to result with weight 1 (`zero_lses`: B * H f32 zeros), and
-// the masked lse to out_lse.
-MergeArgs make_cp_copy_args(const CpCall& call, const void* zero_lses);
-MergeArgs make_cp_out_lse_args(const CpCall& call);
+// World size 1: the merge of the one partial, out into result (an exact copy of the
+// non-empty rows, zeros for the empty ones) and the masked lse into out_lse.
+MergeArgs make_cp_single_rank_args(const CpCall& call);
 // Collectives, rs and ar: out corrected by the gathered lses [N, B, H] (f32) into
 // `corrected` ([N, B, H/N, D] for rs, the reduce-scatter layout; result for ar).
 MergeArgs make_cp_correct_args(const CpCall& call, const void* gathered_lses, void* corrected);
