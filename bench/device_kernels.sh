@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One device call for kernel work: build the CLI and the GPU tests (Release, sm_90), run the
 # GPU tests, compute-sanitizer (memcheck, racecheck, initcheck, synccheck) on a subset, decode
-# rows with and without --pdl, the correct/merge sweeps, the seed's kernels on the same shapes
-# (bench/seed_join.py) and an ncu profile of decode calls.
+# rows with and without --pdl, the correct/merge sweeps, vLLM's Triton functions on the same
+# shapes (bench/vllm_join.py) and an ncu profile of decode calls.
 #   usage: OUT=/some/dir [VARIANTS="-maxrregcount=64;-Xptxas -O2"] [SKIP="sanitize sweep"] bash bench/device_kernels.sh
 # VARIANTS: ';'-separated CUDA flags of further builds of the CLI (e.g. "-maxrregcount=64"),
 # each timed against the first on the decode and large shapes (an A/B in one call).
@@ -81,9 +81,9 @@ if ! skip pdl; then  # the correct sweep again with --pdl, joined as extra colum
   timeout 150 $CLI bench --op correct --device cuda -n 50 --pdl --json "$OUT/bench_correct_pdl.json" >>"$OUT/sweep.txt" 2>&1
   pdl_json=(--pdl "$OUT/bench_correct_pdl.json")
 fi
-step seed
+step vllm_triton
 if [ -f .peer/seed_triton_bench.py ]; then
-  PYTHONPATH=.peer timeout 200 python3 bench/seed_join.py "${pdl_json[@]}" "$OUT/bench_correct.json" "$OUT/bench_merge.json" \
+  PYTHONPATH=.peer timeout 200 python3 bench/vllm_join.py "${pdl_json[@]}" "$OUT/bench_correct.json" "$OUT/bench_merge.json" \
     >"$OUT/table.md" 2>>"$LOG"
   tail -60 "$OUT/table.md"
 fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One call on the GPU machine: build (Release, sm_90), GPU tests, compute-sanitizer, verify,
-# demo (in-process ranks and NCCL), the benchmark sweeps and the seed's Triton kernels, all
+# demo (in-process ranks and NCCL), the benchmark sweeps and vLLM's Triton functions, all
 # in the same run. Logs land in $OUT (at most 8 files come back).
 #   usage: OUT=/some/dir bash bench/device_run.sh [tests|bench|all]
 set -uo pipefail
@@ -45,10 +45,10 @@ for op in correct merge pack unpack; do
   timeout 125 $CLI bench --op $op --device cuda -n 50 --json "$OUT/bench_$op.json" 2>&1 | tee -a "$OUT/bench.txt" | tail -3
 done
 
-step seed
+step vllm_triton
 if [ -f .peer/seed_triton_bench.py ]; then
-  (cd .peer && OUT="$OUT" timeout 300 python3 seed_triton_bench.py) >"$OUT/seed.txt" 2>&1
-  tail -30 "$OUT/seed.txt"
+  (cd .peer && OUT="$OUT" timeout 300 python3 seed_triton_bench.py) >"$OUT/vllm_triton.txt" 2>&1
+  tail -30 "$OUT/vllm_triton.txt"
 fi
 fi
 step done
