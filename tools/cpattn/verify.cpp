@@ -95,6 +95,78 @@ void verify_merge(bool merge, DType dt, Device dev, Tally& t, uint32_t seed, boo
     }
 }
 
+// merge_attn_states_varlen: rows with 0, 1 and many partials, NaN/inf lses, empty partials
+// holding NaN data, a row whose every partial is empty, partials no row names (poisoned);
+// out in the data dtype or (fp8) fp8_e4m3 with a scale of 1/64, one e4m3 rounding allowed.
+void verify_varlen(bool fp8, DType dt, Device dev, Tally& t, uint32_t seed, bool quick) {
+  const std::vector<std::vector<int64_t>> count_sets = {{2, 0, 3}, {1}, {0, 0}, {5, 1, 17, 0, 2}, {40, 3}};
+  const std::vector<int64_t> Ds = quick ? std::vector<int64_t>{3, 128} : std::vector<int64_t>{1, 3, 64, 96, 128, 576};
+  std::mt19937 rng(seed);
+  const float scale = 1.0f / 64;
+  for (const auto& counts : count_sets)
+    for (int64_t D : Ds) {
+      const auto B = static_cast<int64_t>(counts.size());
+      const int64_t H = 5;
+      std::vector<int64_t> offsets{0};
+      for (int64_t n : counts) offsets.push_back(offsets.back() + n);
+      const int64_t P = offsets.back() + 2;  // two partials no row names
+      const size_t es = dtype_size(dt);
+      const DType out_dt = fp8 ? DType::fp8_e4m3 : dt;
+      std::vector<char> data_h(static_cast<size_t>(P * H * D) * es);
+      std::vector<float> lses_h(static_cast<size_t>(P * H));
+      fill_values(data_h.data(), dt, P * H * D, rng());
+      fill_values(lses_h.data(), DType::f32, P * H, rng());
+      for (float& l : lses_h) l *= 3;
+      // P partials as N = P, B = 1, rows = H: the same planting as the merges, then the unnamed
+      // partials poisoned with a large lse (a read of them would dominate every row)
+      plant_adversarial(lses_h, data_h, dt, P, H, D, true, rng);
+      for (int64_t p = offsets.back(); p < P; ++p)
+        for (int64_t h = 0; h < H; ++h) lses_h[static_cast<size_t>(p * H + h)] = 50.0f;
+      Buffer data(data_h.size(), dev), lses(lses_h.size() * 4, dev), offs(offsets.size() * 8, dev),
+          out(static_cast<size_t>(B * H * D) * dtype_size(out_dt), dev), lse(static_cast<size_t>(B * H) * 4, dev),
+          scale_buffer(4, dev);
+      data.upload(data_h.data(), data_h.size());
+      lses.upload(lses_h.data(), lses_h.size() * 4);
+      offs.upload(offsets.data(), offsets.size() * 8);
+      scale_buffer.upload(&scale, 4);
+      const TensorView scale_v(scale_buffer.data(), DType::f32, {1}, dev), lse_v(lse.data(), DType::f32, {B, H}, dev);
+      MergeOptions options;
+      if (fp8) options.out_scale = &scale_v;
+      Context ctx(dev);
+      merge_attn_states_varlen(TensorView(data.data(), dt, {P, H, D}, dev), TensorView(lses.data(), DType::f32, {P, H}, dev),
+                               TensorView(offs.data(), DType::i64, {B + 1}, dev), TensorView(out.data(), out_dt, {B, H, D}, dev),
+                               &lse_v, options, &ctx);
+      synchronize(dev);
+      std::vector<char> got(static_cast<size_t>(B * H * D) * dtype_size(out_dt));
+      std::vector<float> got_lse(static_cast<size_t>(B * H));
+      out.download(got.data(), got.size());
+      lse.download(got_lse.data(), got_lse.size() * 4);
+      ++t.cases;
+      for (int64_t b = 0; b < B; ++b) {  // the f64 reference: row b's partials as [n, 1, H, D]
+        const int64_t n = counts[static_cast<size_t>(b)], first = offsets[static_cast<size_t>(b)];
+        const int64_t data_shape[] = {n, 1, H, D}, data_strides[] = {H * D, 0, D, 1};
+        const int64_t lse_shape[] = {n, 1, H}, lse_strides[] = {H, 0, 1};
+        const auto ref = reference::merge_attn_states(
+            TensorView(data_h.data() + first * H * D * static_cast<int64_t>(es), dt, data_shape, data_strides),
+            TensorView(lses_h.data() + first * H, DType::f32, lse_shape, lse_strides));
+        for (int64_t i = 0; i < H * D; ++i) {
+          const double g = reference::load_element(got.data(), out_dt, b * H * D + i);
+          const double r = fp8 ? std::clamp(ref.out[i] / scale, -448.0, 448.0) : ref.out[i];
+          const double e = std::isnan(g) ? INFINITY : std::fabs(g - r);
+          t.max_err = std::max(t.max_err, e / std::max(1.0, std::fabs(r)));
+          ++t.checked;
+          const double tol = fp8 ? std::fabs(r) / 16 + 1.0 / 1024 : tolerance(dt) * std::fabs(r) + 2e-5 * 2;
+          if (!(e <= tol)) ++t.wrong;
+        }
+        for (int64_t h = 0; h < H; ++h) {
+          const double g = got_lse[static_cast<size_t>(b * H + h)], r = ref.lse[h];
+          ++t.checked;
+          if (!(std::isinf(r) ? g == r : std::fabs(g - r) <= 1e-5 * std::max(1.0, std::fabs(r)))) ++t.wrong;
+        }
+      }
+    }
+}
+
 // extra: rows of the token tensor past sum(lengths) (a padded token batch): pack must not
 // read them, unpack must leave them as they were.
 void verify_pack(bool pack, DType dt, Device dev, Tally& t, uint32_t seed) {
@@ -187,6 +259,12 @@ int run_verify(const VerifyOptions& o) {
       Tally t;
       verify_merge(merge, dt, dev, t, o.seed, o.quick);
       row(merge ? "merge_attn_states" : "correct_attn_out", dt, t);
+    }
+  for (bool fp8 : {false, true})
+    for (DType dt : floats) {
+      Tally t;
+      verify_varlen(fp8, dt, dev, t, o.seed, o.quick);
+      row(fp8 ? "merge_varlen fp8" : "merge_varlen", dt, t);
     }
   for (bool pack : {true, false})
     for (DType dt : {DType::bf16, DType::f32, DType::fp8_e4m3, DType::u8, DType::i64}) {
