@@ -1,5 +1,5 @@
-// libFuzzer target: merge_attn_states and correct_attn_out (in place and out of place) on
-// the CPU backend, on shapes, dtypes, layouts, LSE bases and NaN/inf patterns decoded from
+// libFuzzer target: merge_attn_states (also with an fp8 out), merge_attn_states_varlen and
+// correct_attn_out (in place and out of place) on the CPU backend, on shapes, dtypes, layouts, LSE bases and NaN/inf patterns decoded from
 // the input; each run is compared with the float64 reference and checks the guard bytes
 // around every buffer (tests/support check_merge / check_correct).
 #include <cstdio>
@@ -27,11 +27,32 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   c.adv.nan_lse = in.flag(), c.adv.pos_inf_lse = in.flag(), c.adv.neg_inf_lse = in.flag();
   c.adv.empty_shard_nan_data = in.flag(), c.adv.all_empty_rows = in.flag(), c.adv.kv_lens = in.flag();
   c.seed = static_cast<uint32_t>(in.pick(0, 65535));
-  const int op = static_cast<int>(in.pick(0, 2));
-  const ::testing::AssertionResult r =
-      op == 0 ? check_merge(c, Device::cpu()) : check_correct(c, Device::cpu(), /*in_place=*/op == 1);
+  const int op = static_cast<int>(in.pick(0, 4));
+  if (op == 3) {  // merge_attn_states_varlen: counts per row from the input, 0 included
+    VarlenCase v;
+    v.dtype = c.dtype, v.lse_dtype = c.lse_dtype, v.layout = c.layout, v.base = c.base, v.seed = c.seed;
+    v.adv = c.adv;
+    v.adv.kv_lens = false;
+    v.H = c.H, v.D = c.D;
+    v.counts.resize(static_cast<size_t>(c.B));
+    for (int64_t& n : v.counts) n = in.pick(0, 40);
+    v.unused = in.pick(0, 3);
+    v.index_dtype = in.flag() ? DType::i64 : DType::i32;
+    v.with_lse = in.flag();
+    if (in.flag()) v.fp8_scale = in.flag() ? 1.0 / 512 : 0.5;
+    const ::testing::AssertionResult r = check_merge_varlen(v, Device::cpu());
+    if (!r) {
+      std::fprintf(stderr, "merge_attn_states_varlen %s: %s\n", v.describe().c_str(), r.message());
+      std::abort();
+    }
+    return 0;
+  }
+  const char* names[] = {"merge", "correct", "correct in place", "merge fp8"};
+  const ::testing::AssertionResult r = op == 0   ? check_merge(c, Device::cpu())
+                                       : op == 4 ? check_merge_fp8(c, Device::cpu(), in.flag() ? 1.0 / 1024 : 0.5)
+                                                 : check_correct(c, Device::cpu(), /*in_place=*/op == 1);
   if (!r) {
-    std::fprintf(stderr, "%s %s: %s\n", op == 0 ? "merge" : "correct", c.describe().c_str(), r.message());
+    std::fprintf(stderr, "%s %s: %s\n", names[op == 4 ? 3 : op], c.describe().c_str(), r.message());
     std::abort();
   }
   return 0;
