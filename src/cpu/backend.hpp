@@ -6,6 +6,11 @@
 
 namespace cpattn::cpu {
 
+// Elements a call must touch before its OpenMP region runs on more than one thread: below it,
+// waking the team costs more than the work (microseconds, and milliseconds when a thread of
+// the team is descheduled on a busy machine).
+constexpr int64_t kParallelMinElements = int64_t{1} << 16;
+
 void merge(const detail::MergeArgs& args);                 // merge and correct
 // merge_by_row.cpp: the merges with offsets (varlen) or fp8 output; merge() sends them there
 void merge_by_row(const detail::MergeArgs& args);

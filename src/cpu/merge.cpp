@@ -47,7 +47,7 @@ template <class E>
 void sum_typed(const void* const* srcs, int n, void* dst, size_t count) {
   using S = typename E::Storage;
   const auto total = static_cast<int64_t>(count);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (total * n >= kParallelMinElements)
   for (int64_t i = 0; i < total; ++i) {
     float s = 0.0f;
     for (int r = 0; r < n; ++r) s += E::load(static_cast<const S*>(srcs[r])[i]);

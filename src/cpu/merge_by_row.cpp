@@ -34,7 +34,7 @@ void merge_rows_typed(const MergeArgs& a) {
   const int64_t rows = a.B * a.H;
   const bool base_two = a.lse_base == LseBase::two;
   const float scale = a.out_scale ? *a.out_scale : 1.0f;
-#pragma omp parallel
+#pragma omp parallel if (rows * a.D * (a.offsets ? a.N / std::max<int64_t>(a.B, 1) + 1 : a.N + 1) >= kParallelMinElements)
   {
     std::vector<float> l, acc(static_cast<size_t>(std::max<int64_t>(a.D, 1)));
 #pragma omp for schedule(static)

@@ -18,7 +18,7 @@ void pack(const detail::PackArgs& a) {
     std::vector<char> pad_row(static_cast<size_t>(a.row_bytes));
     for (int64_t i = 0; i < a.row_bytes; i += a.elem_bytes)
       std::memcpy(pad_row.data() + i, &a.pad_bits, static_cast<size_t>(a.elem_bytes));
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * a.row_bytes >= kParallelMinElements * 4)
     for (int64_t row = 0; row < rows; ++row) {
       const int64_t b = row / a.L, t = row % a.L;
       char* dst = a.padded + b * a.padded_sb + t * a.padded_sl;
@@ -27,7 +27,7 @@ void pack(const detail::PackArgs& a) {
       std::memcpy(dst, src, static_cast<size_t>(a.row_bytes));
     }
   } else {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * a.row_bytes >= kParallelMinElements * 4)
     for (int64_t row = 0; row < rows; ++row) {
       const int64_t b = row / a.L, t = row % a.L;
       if (t >= start[b + 1] - start[b]) continue;

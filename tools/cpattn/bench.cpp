@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <sstream>
 #include <vector>
@@ -96,6 +97,40 @@ bool merged_ok(double got, double ref, DType out_dt, double& rel_err) {
   return e <= tolerance(out_dt) * std::fabs(ref) + 1e-5 * 2.0;
 }
 
+// Reads back out [rows, D] (out_dt) and its lse [rows] after a merge-like call and checks the
+// sampled rows against f64: weights_of(r, w) gives row r's merged lse and fills its weights,
+// reference_of(r, d, w) the merged element d.
+void check_merged_rows(Row& row, Device dev, const Buffer& out, const Buffer& lse, int64_t rows, int64_t D, DType out_dt,
+                       const std::function<double(int64_t, std::vector<double>&)>& weights_of,
+                       const std::function<double(int64_t, int64_t, const std::vector<double>&)>& reference_of) {
+  synchronize(dev);
+  std::vector<char> out_h(out.bytes());
+  std::vector<float> lse_out(static_cast<size_t>(rows));
+  out.download(out_h.data(), out_h.size());
+  lse.download(lse_out.data(), lse_out.size() * 4);
+  std::vector<double> w;
+  for (int64_t r : sample_rows(rows)) {
+    const double l = weights_of(r, w);
+    const double le = std::isinf(l) ? (lse_out[r] == l ? 0 : INFINITY) : std::fabs(lse_out[r] - l);
+    ++row.checked;
+    if (!(le <= 1e-5 * std::max(1.0, std::fabs(l)))) ++row.wrong;
+    for (int64_t d = 0; d < D; ++d) {
+      double rel_err = 0;
+      ++row.checked;
+      if (!merged_ok(reference::load_element(out_h.data(), out_dt, r * D + d), reference_of(r, d, w), out_dt, rel_err)) ++row.wrong;
+      row.err = std::max(row.err, rel_err);
+    }
+  }
+}
+
+// The row's time (median per call), GB/s, % of copy, and host time per call at decode sizes.
+void time_row(Row& row, Device dev, Context& ctx, const std::function<void()>& call, const BenchOptions& o, double copy_gbs) {
+  row.us = time_us(dev, ctx, call, o.iters, o.warmup);
+  row.gbs = row.bytes / row.us / 1e3;
+  row.pct = 100.0 * row.gbs / copy_gbs;
+  if (dev.type == DeviceType::cuda && row.bytes <= kHostTimedBytes) row.host_us = host_us_per_call(dev, call, 1000);
+}
+
 Row bench_merge(bool merge, const Shape& s, DType dt, DType out_dt, Device dev, const BenchOptions& o, double copy_gbs) {
   const auto [B, H, D, N] = s;
   Row row;
@@ -132,41 +167,24 @@ Row bench_merge(bool merge, const Shape& s, DType dt, DType out_dt, Device dev, 
   };
   if (o.check) {
     run_out_of_place();
-    synchronize(dev);
-    std::vector<char> out_h(out.bytes());
-    std::vector<float> lse_out(static_cast<size_t>(rows));
-    out.download(out_h.data(), out_h.size());
-    lse.download(lse_out.data(), lse_out.size() * 4);
-    std::vector<double> w;
-    for (int64_t r : sample_rows(rows)) {
-      const double l = row_weights(lses_h.data(), N, rows, r, w);
-      const double le = std::isinf(l) ? (lse_out[r] == l ? 0 : INFINITY) : std::fabs(lse_out[r] - l);
-      ++row.checked;
-      if (!(le <= 1e-5 * std::max(1.0, std::fabs(l)))) ++row.wrong;
-      for (int64_t d = 0; d < D; ++d) {
-        double ref = 0;
-        if (merge) {
-          for (int64_t p = 0; p < N; ++p)
-            if (w[p] != 0) ref += w[p] * reference::load_element(data_h.data(), dt, (p * rows + r) * D + d);
-        } else if (w[rank] != 0) {
-          ref = w[rank] * reference::load_element(data_h.data(), dt, r * D + d);
-        }
-        double rel_err = 0;
-        ++row.checked;
-        if (!merged_ok(reference::load_element(out_h.data(), out_dt, r * D + d), ref, out_dt, rel_err)) ++row.wrong;
-        row.err = std::max(row.err, rel_err);
-      }
-    }
+    check_merged_rows(
+        row, dev, out, lse, rows, D, out_dt, [&](int64_t r, std::vector<double>& w) { return row_weights(lses_h.data(), N, rows, r, w); },
+        [&](int64_t r, int64_t d, const std::vector<double>& w) {
+          double ref = 0;
+          if (merge) {
+            for (int64_t p = 0; p < N; ++p)
+              if (w[p] != 0) ref += w[p] * reference::load_element(data_h.data(), dt, (p * rows + r) * D + d);
+          } else if (w[rank] != 0) {
+            ref = w[rank] * reference::load_element(data_h.data(), dt, r * D + d);
+          }
+          return ref;
+        });
   }
   // timed as vLLM's Triton functions' table: correct in place, merge out of place
-  auto timed = [&] {
+  time_row(row, dev, ctx, [&] {
     if (merge) merge_attn_states(data_v, lses_v, out_v, &lse_v, options, &ctx);
     else correct_attn_out(data_v, lses_v, rank, data_v, &lse_v, {}, &ctx);
-  };
-  row.us = time_us(dev, ctx, timed, o.iters, o.warmup);
-  row.gbs = row.bytes / row.us / 1e3;
-  row.pct = 100.0 * row.gbs / copy_gbs;
-  if (dev.type == DeviceType::cuda && row.bytes <= kHostTimedBytes) row.host_us = host_us_per_call(dev, timed, 1000);
+  }, o, copy_gbs);
   return row;
 }
 
@@ -211,33 +229,19 @@ Row bench_merge_varlen(const Shape& s, DType dt, DType out_dt, Device dev, const
   auto call = [&] { merge_attn_states_varlen(data_v, lses_v, offsets_v, out_v, &lse_v, options, &ctx); };
   if (o.check) {
     call();
-    synchronize(dev);
-    std::vector<char> out_h(out.bytes());
-    std::vector<float> lse_out(static_cast<size_t>(rows));
-    out.download(out_h.data(), out_h.size());
-    lse.download(lse_out.data(), lse_out.size() * 4);
-    std::vector<double> w;
-    for (int64_t r : sample_rows(rows)) {
-      const int64_t b = r / H, h = r % H, first = offsets[b], count = offsets[b + 1] - first;
-      const double l = row_weights(lses_h.data() + first * H, count, H, h, w);
-      const double le = std::isinf(l) ? (lse_out[r] == l ? 0 : INFINITY) : std::fabs(lse_out[r] - l);
-      ++row.checked;
-      if (!(le <= 1e-5 * std::max(1.0, std::fabs(l)))) ++row.wrong;
-      for (int64_t d = 0; d < D; ++d) {
-        double ref = 0;
-        for (int64_t p = 0; p < count; ++p)
-          if (w[p] != 0) ref += w[p] * reference::load_element(data_h.data(), dt, ((first + p) * H + h) * D + d);
-        double rel_err = 0;
-        ++row.checked;
-        if (!merged_ok(reference::load_element(out_h.data(), out_dt, r * D + d), ref, out_dt, rel_err)) ++row.wrong;
-        row.err = std::max(row.err, rel_err);
-      }
-    }
+    const auto first = [&](int64_t r) { return offsets[r / H]; };
+    const auto count = [&](int64_t r) { return offsets[r / H + 1] - offsets[r / H]; };
+    check_merged_rows(
+        row, dev, out, lse, rows, D, out_dt,
+        [&](int64_t r, std::vector<double>& w) { return row_weights(lses_h.data() + first(r) * H, count(r), H, r % H, w); },
+        [&](int64_t r, int64_t d, const std::vector<double>& w) {
+          double ref = 0;
+          for (int64_t p = 0; p < count(r); ++p)
+            if (w[p] != 0) ref += w[p] * reference::load_element(data_h.data(), dt, ((first(r) + p) * H + r % H) * D + d);
+          return ref;
+        });
   }
-  row.us = time_us(dev, ctx, call, o.iters, o.warmup);
-  row.gbs = row.bytes / row.us / 1e3;
-  row.pct = 100.0 * row.gbs / copy_gbs;
-  if (dev.type == DeviceType::cuda && row.bytes <= kHostTimedBytes) row.host_us = host_us_per_call(dev, call, 1000);
+  time_row(row, dev, ctx, call, o, copy_gbs);
   return row;
 }
 
@@ -302,10 +306,7 @@ Row bench_pack(bool pack, int64_t B, int64_t max_len, int64_t F, DType dt, Devic
       if (std::memcmp(want, have, row_bytes) != 0) ++row.wrong;
     }
   }
-  row.us = time_us(dev, ctx, call, o.iters, o.warmup);
-  row.gbs = row.bytes / row.us / 1e3;
-  row.pct = 100.0 * row.gbs / copy_gbs;
-  if (dev.type == DeviceType::cuda && row.bytes <= kHostTimedBytes) row.host_us = host_us_per_call(dev, call, 1000);
+  time_row(row, dev, ctx, call, o, copy_gbs);
   return row;
 }
 
