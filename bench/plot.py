@@ -7,7 +7,7 @@
 
 Plots (written to --out, default docs/plots):
   bandwidth_h200.png  time and % of copy against working-set bytes, correct_attn_out next to
-                      vLLM's Triton kernels and merge_attn_states next to FlashInfer MergeStates
+                      vLLM's Triton functions and merge_attn_states next to FlashInfer's MergeStates
   decode_h200.png     decode latency (batches of B <= 16 rows), the same peers, the launch floor
   multigpu_cp.png     the cp functions' whole call against the raw NCCL collectives alone, per
                       transport, from the text table of `cpattn bench --op cp-rs|cp-ar|cp-a2a`
@@ -16,7 +16,8 @@ The peers' figures are the ones in PEERS below (NVIDIA H200, 2026-11-30). cpattn
 from the files given: without --json the single-GPU plots show the peers alone. % of copy is
 taken against one reference for every series, --copy-gbs (default: cudaMemcpyAsync
 device-to-device on H200, 4245 GB/s read + write), so cpattn's rows are recomputed from their
-bytes and time rather than read from their own run's copy column.
+bytes and time rather than read from their own run's copy column; the footer gives the copy
+reference each JSON file's run measured (its "copy_gbs").
 
 Needs matplotlib (pip install matplotlib).
 """
@@ -36,8 +37,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 PEER_DEVICE = "NVIDIA H200"
 PEER_DATE = "2026-11-30"
 PEER_NOTE = "bf16 data, f32 LSEs, kernel time by CUDA-graph replay"
-VLLM = "vLLM's Triton kernels"
-FLASHINFER = "FlashInfer MergeStates"
+VLLM = "vLLM's Triton functions"
+FLASHINFER = "FlashInfer's MergeStates"
 # (source, op, B, H, D, N, microseconds: a value or a (low, high) range)
 PEERS = [
     (VLLM, "correct", 1, 32, 128, 2, 1.30),
@@ -98,7 +99,8 @@ def peer_rows():
 
 def cpattn_rows(paths):
     """Rows of `cpattn bench --json` files: correct and merge rows that ran (skipped rows and
-    pack/unpack rows are left out). Returns (rows, [device description per file])."""
+    pack/unpack rows are left out). Returns (rows, [device description per file]); each row
+    carries its file's copy reference ("copy_gbs", absent from older files)."""
     rows, devices = [], []
     for path in paths:
         with open(path) as f:
@@ -113,12 +115,24 @@ def cpattn_rows(paths):
                 continue
             rows.append({"source": "cpattn", "op": r["op"], "shape": r["shape"].strip(), "bytes": float(r["bytes"]),
                          "us": float(r["time_us"]), "us_lo": float(r["time_us"]), "us_hi": float(r["time_us"]),
-                         "wrong": int(r.get("wrong", 0)), "file": os.path.basename(path)})
+                         "wrong": int(r.get("wrong", 0)), "file": os.path.basename(path),
+                         "copy_gbs": doc.get("copy_gbs")})
     return rows, devices
 
 
 def pct_copy(row, copy_gbs):
     return 100.0 * row["bytes"] / row["us"] / 1e3 / copy_gbs
+
+
+def own_copy_note(rows):
+    """'; their runs' own copy reference: 4211 GB/s (file), ...' from the files' "copy_gbs"."""
+    refs = {}
+    for r in rows:
+        if r.get("copy_gbs"):
+            refs[r["file"]] = r["copy_gbs"]
+    if not refs:
+        return ""
+    return "; their runs' own copy reference: " + ", ".join(f"{gbs:.0f} GB/s ({f})" for f, gbs in sorted(refs.items()))
 
 
 def human_bytes(x, _pos=None):
@@ -176,8 +190,9 @@ def plot_bandwidth(peers, ours, devices, copy_gbs, out):
         ax_p.set(xscale="log", ylabel=f"% of copy ({copy_gbs:.0f} GB/s)", title=f"{OPS[op]}: % of copy bandwidth",
                  ylim=(0, 120))
         ax_p.axhline(90 if op == "correct" else 100, color="0.5", ls=":", lw=1)
-        ax_p.text(ax_p.get_xlim()[0], 91 if op == "correct" else 101,
-                  " target >= 90% at >= 64 MiB" if op == "correct" else " copy bandwidth", fontsize=7, color="0.4")
+        ax_p.text(ax_p.get_xlim()[0], 88 if op == "correct" else 98,  # below the line, clear of the legend
+                  " target >= 90% at >= 64 MiB" if op == "correct" else " copy bandwidth", fontsize=7, color="0.4",
+                  va="top")
         ax_p.axvspan(50 << 20, 2 ** 40, color="0.93", zorder=0)
         ax_p.text(64 << 20, 4, "  past L2 (~50 MiB)", fontsize=7, color="0.4")
         for ax in (ax_t, ax_p):
@@ -192,8 +207,8 @@ def plot_bandwidth(peers, ours, devices, copy_gbs, out):
     fig.suptitle(f"Single-GPU ops against the peers ({PEER_DEVICE}, {PEER_NOTE})", fontsize=11)
     notes = [f"Peers: {VLLM} (correct_attn_out) and {FLASHINFER} (FlashInfer 0.7.2, base-2 LSE), measured on "
              f"{PEER_DEVICE} on {PEER_DATE}. % of copy for every series: bytes / time against {copy_gbs:.0f} GB/s.",
-             "cpattn: " + ("the rows of " + ", ".join(sorted({r['file'] for r in ours})) if ours else
-                           "no cpattn JSON given (bench/plot.py --json FILE): the peers alone.")]
+             "cpattn: " + ("the rows of " + ", ".join(sorted({r['file'] for r in ours})) + own_copy_note(ours) if ours
+                           else "no cpattn JSON given (bench/plot.py --json FILE): the peers alone.")]
     footer(fig, notes)
     fig.tight_layout(rect=(0, 0.05, 1, 0.97))
     fig.savefig(out, dpi=110)
