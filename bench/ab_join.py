@@ -9,9 +9,17 @@ import sys
 
 
 def rows_by_shape(path):
+    """Rows by (op, shape, n): n counts earlier rows of the same name (a sweep may repeat a
+    shape name with another dtype), so the n-th row of a name meets the n-th of the other side."""
     with open(path) as f:
         data = json.load(f)
-    return data, {(r["op"], r["shape"]): r for r in data["rows"] if r.get("time_us") is not None}
+    rows, seen = {}, {}
+    for r in data["rows"]:
+        name = (r["op"], r["shape"])
+        seen[name] = seen.get(name, -1) + 1
+        if r.get("time_us") is not None:
+            rows[name + (seen[name],)] = r
+    return data, rows
 
 
 def main():

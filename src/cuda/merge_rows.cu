@@ -209,7 +209,7 @@ bool launch_merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
   // Large calls (several waves) keep more vectors per lane in flight: correct 4, or 2 for
   // rows under 16 vectors with N <= 4 (more lanes per row, which short rows need; with many
   // partials 2 was slower); merge has N loads in flight already and takes one vector per lane,
-  // except two for N = 3 and 4 (on H200, two were 4-13% slower for N <= 2 and one 5-12% slower
+  // except two for N = 3 and 4 (on H200, two were 7-17% slower for N <= 2 and one 5-12% slower
   // for N = 3, 4: docs/performance.md).
   // Correct with more than 8 partials on rows of >= 32 vectors takes 8 per lane: every lane
   // reads its row's N lses, and fewer lanes per row read them fewer times (8-10% faster at
