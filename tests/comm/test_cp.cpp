@@ -1,4 +1,5 @@
 #include <atomic>
+#include <cmath>
 #include <mutex>
 
 #include "cp_check.hpp"
@@ -68,6 +69,44 @@ std::vector<std::string> errors_on_every_rank(int ranks, const std::function<voi
   for (auto& t : threads) t.join();
   EXPECT_EQ(raised.load(), ranks);
   return args;
+}
+
+// World size 1: the merge of the one partial. Non-empty rows are copied exactly; a row that
+// kv_lens or its lse (-inf, NaN, +inf) marks empty is zero, whatever out held there, in place
+// (ar: result is out) and into a separate result; out_lse is the masked lse.
+TEST(CpSingleRank, EmptyRowsAreZeroOthersExact) {
+  const int64_t B = 4, H = 2, D = 8;
+  for (CpOp op : {CpOp::rs, CpOp::ar, CpOp::a2a})
+    for (bool in_place : {false, true}) {
+      if (in_place && op != CpOp::ar) continue;  // only ar may write over out
+      std::vector<float> out(B * H * D), lse(B * H), result(B * H * D, 7.0f), out_lse(B * H);
+      for (size_t i = 0; i < out.size(); ++i) out[i] = 0.25f * static_cast<float>(i % 13) - 1.0f;
+      for (size_t i = 0; i < lse.size(); ++i) lse[i] = 0.5f * static_cast<float>(i);
+      lse[2] = -INFINITY, lse[3] = NAN, lse[4] = INFINITY;  // rows (1, 0), (1, 1), (2, 0) empty by their lse
+      for (int64_t d = 0; d < D; ++d) out[2 * D + d] = NAN, out[4 * D + d] = INFINITY;
+      std::vector<int32_t> kv_lens{3, 3, 3, 0};  // b = 3 empty by kv_lens, lse finite
+      for (int64_t d = 0; d < 2 * D; ++d) out[6 * D + d] = NAN;
+      const std::vector<float> input = out;
+      const TensorView out_v(out.data(), DType::f32, {B, H, D}), lse_v(lse.data(), DType::f32, {B, H});
+      const TensorView result_v(in_place ? out.data() : result.data(), DType::f32, {B, H, D});
+      const TensorView out_lse_v(out_lse.data(), DType::f32, {B, H}), kv_v(kv_lens.data(), DType::i32, {B});
+      CpOptions options;
+      options.kv_lens = &kv_v;
+      options.out_lse = &out_lse_v;
+      run_local_ranks(1, [&](Communicator& comm) { cp_combine(op, out_v, lse_v, comm, result_v, options); });
+      const float* got = in_place ? out.data() : result.data();
+      for (int64_t row = 0; row < B * H; ++row) {
+        const bool empty = row == 2 || row == 3 || row == 4 || row >= 6;
+        EXPECT_EQ(out_lse[row], empty ? -INFINITY : lse[row]) << cp_op_name(op) << " row " << row;
+        for (int64_t d = 0; d < D; ++d) {
+          const float want = empty ? 0.0f : input[row * D + d];
+          ASSERT_EQ(got[row * D + d], want) << cp_op_name(op) << (in_place ? " in place" : "") << " row " << row << " d " << d;
+        }
+      }
+      if (!in_place)
+        for (size_t i = 0; i < out.size(); ++i)
+          if (!std::isnan(input[i])) ASSERT_EQ(out[i], input[i]) << "out was written";
+    }
 }
 
 TEST(CpErrors, MismatchedShapesRaiseOnEveryRank) {
