@@ -1,5 +1,5 @@
-"""cpattn from Python on numpy arrays (CPU): merge_attn_states, correct_attn_out, pack_seq and
-unpack_seq, each asserted against a float64 numpy reference.
+"""cpattn from Python on numpy arrays (CPU): merge_attn_states, merge_attn_states_varlen,
+correct_attn_out, pack_seq and unpack_seq, each asserted against a float64 numpy reference.
 
 Run, with the build tree or after `pip install .`:
     PYTHONPATH=build/python python3 examples/numpy_merge.py
@@ -53,6 +53,23 @@ def main():
     masked = lses.copy()
     masked[1, 3] = -np.inf
     np.testing.assert_allclose(out_kv, merge_reference(outs, masked)[0], rtol=1e-5, atol=1e-5)
+
+    # merge_attn_states_varlen (split-KV decode): row b's partials are offsets[b] .. offsets[b+1]
+    # of outs [P, H, D] and lses [P, H]; a row may have none (lse -inf, out 0)
+    counts = [2, 0, 3, 1]  # partials per row: B = 4 rows, P = 6 partials
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    flat_outs = rng.standard_normal((6, H, D), dtype=np.float32)
+    flat_lses = rng.standard_normal((6, H), dtype=np.float32)
+    out_v, lse_v = cpattn.merge_attn_states_varlen(flat_outs, flat_lses, offsets)
+    for b in range(len(counts)):  # each row with partials: the fixed-N merge of its own
+        first, last = offsets[b], offsets[b + 1]
+        if first == last:
+            continue
+        want_out, want_lse, _ = merge_reference(flat_outs[first:last, None], flat_lses[first:last, None])
+        np.testing.assert_allclose(out_v[b], want_out[0], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(lse_v[b], want_lse[0], rtol=1e-6, atol=1e-6)
+    assert np.all(lse_v[1] == -np.inf) and not out_v[1].any()
+    print(f"merge_attn_states_varlen: {len(counts)} rows of {counts} partials match f64")
 
     # correct_attn_out: scale this rank's partial by its weight, in place; returns (out, lse)
     mine = outs[1].copy()  # rank 1's partial [B, H, D]
