@@ -310,15 +310,21 @@ Row bench_pack(bool pack, int64_t B, int64_t max_len, int64_t F, DType dt, Devic
   return row;
 }
 
-std::vector<Shape> merge_shapes(const BenchOptions& o, Device dev) {
+// The shapes -B -H -D -N name (every combination; an option not given takes B 64, H 32, D 128
+// or N default_n), or nothing when none of them is given (the op's built-in sweep).
+std::vector<Shape> given_shapes(const BenchOptions& o, int64_t default_n) {
   std::vector<Shape> v;
-  if (!o.batch.empty() || !o.heads.empty() || !o.head_dim.empty() || !o.ranks.empty()) {
-    for (int64_t B : o.batch.empty() ? std::vector<int64_t>{64} : o.batch)
-      for (int64_t H : o.heads.empty() ? std::vector<int64_t>{32} : o.heads)
-        for (int64_t D : o.head_dim.empty() ? std::vector<int64_t>{128} : o.head_dim)
-          for (int64_t N : o.ranks.empty() ? std::vector<int64_t>{4} : o.ranks) v.push_back({B, H, D, N});
-    return v;
-  }
+  if (o.batch.empty() && o.heads.empty() && o.head_dim.empty() && o.ranks.empty()) return v;
+  for (int64_t B : o.batch.empty() ? std::vector<int64_t>{64} : o.batch)
+    for (int64_t H : o.heads.empty() ? std::vector<int64_t>{32} : o.heads)
+      for (int64_t D : o.head_dim.empty() ? std::vector<int64_t>{128} : o.head_dim)
+        for (int64_t N : o.ranks.empty() ? std::vector<int64_t>{default_n} : o.ranks) v.push_back({B, H, D, N});
+  return v;
+}
+
+std::vector<Shape> merge_shapes(const BenchOptions& o, Device dev) {
+  std::vector<Shape> v = given_shapes(o, 4);
+  if (!v.empty()) return v;
   if (dev.type == DeviceType::cpu) {
     // small decode shapes, then working sets >= 256 MiB for the bandwidth claim
     return {{1, 32, 128, 2}, {16, 32, 128, 4}, {4096, 32, 128, 8}, {32768, 32, 128, 8}, {16384, 128, 128, 4}, {2048, 128, 512, 8}};
@@ -336,14 +342,8 @@ std::vector<Shape> merge_shapes(const BenchOptions& o, Device dev) {
 
 // merge-varlen: split-KV decode batches (N: the mean partials per row), GQA and MLA heads.
 std::vector<Shape> varlen_shapes(const BenchOptions& o) {
-  std::vector<Shape> v;
-  if (!o.batch.empty() || !o.heads.empty() || !o.head_dim.empty() || !o.ranks.empty()) {
-    for (int64_t B : o.batch.empty() ? std::vector<int64_t>{64} : o.batch)
-      for (int64_t H : o.heads.empty() ? std::vector<int64_t>{32} : o.heads)
-        for (int64_t D : o.head_dim.empty() ? std::vector<int64_t>{128} : o.head_dim)
-          for (int64_t N : o.ranks.empty() ? std::vector<int64_t>{8} : o.ranks) v.push_back({B, H, D, N});
-    return v;
-  }
+  std::vector<Shape> v = given_shapes(o, 8);
+  if (!v.empty()) return v;
   for (int64_t N : {2, 16, 64}) v.push_back({1, 32, 128, N});
   for (int64_t N : {4, 16, 64, 256}) v.push_back({64, 32, 128, N});
   for (int64_t N : {4, 16}) v.push_back({256, 128, 512, N});
