@@ -56,16 +56,6 @@ void run_sum(const void* const* srcs, int n, void* dst, size_t count, DType dtyp
   }
 }
 
-void run_zero(void* dst, size_t bytes, Context& ctx) {
-  if (bytes == 0) return;
-  if (ctx.device().type == DeviceType::cuda) {
-    cuda::DeviceGuard on(ctx.device().index, dst);
-    cuda::memset_async(dst, 0, bytes, ctx.stream());
-  } else {
-    std::memset(dst, 0, bytes);
-  }
-}
-
 void run_copy(void* dst, const void* src, size_t bytes, Context& ctx) {
   if (bytes == 0 || dst == src) return;
   if (ctx.device().type == DeviceType::cuda) {

@@ -39,7 +39,6 @@ void sum_buffers(const void* const* srcs, int count_srcs, void* dst, size_t coun
 void* device_malloc(size_t bytes, int device);
 void device_free(void* ptr, int device);
 void memcpy_async(void* dst, const void* src, size_t bytes, Stream stream);  // any direction
-void memset_async(void* dst, int value, size_t bytes, Stream stream);
 void memcpy_to_host(void* dst, const void* src, size_t bytes, Stream stream);  // synchronises
 void stream_synchronize(Stream stream);
 bool stream_is_capturing(Stream stream);

@@ -98,10 +98,6 @@ void memcpy_async(void* dst, const void* src, size_t bytes, Stream stream) {
   CPATTN_CHECK_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream));
 }
 
-void memset_async(void* dst, int value, size_t bytes, Stream stream) {
-  CPATTN_CHECK_CUDA(cudaMemsetAsync(dst, value, bytes, stream));
-}
-
 void memcpy_to_host(void* dst, const void* src, size_t bytes, Stream stream) {
   CPATTN_CHECK_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream));
   CPATTN_CHECK_CUDA(cudaStreamSynchronize(stream));

@@ -27,7 +27,6 @@ void* device_malloc(size_t, int) { unavailable(); }
 void device_free(void*, int) {}
 void memcpy_async(void*, const void*, size_t, Stream) { unavailable(); }
 void memcpy_to_host(void*, const void*, size_t, Stream) { unavailable(); }
-void memset_async(void*, int, size_t, Stream) { unavailable(); }
 void stream_synchronize(Stream) { unavailable(); }
 bool stream_is_capturing(Stream) { return false; }
 void set_device(int) { unavailable(); }
