@@ -75,7 +75,8 @@ __device__ __forceinline__ void copy_row(const T* source, int64_t source_stride,
 // cp_direct_kernel: one call of cp_lse_ag_out_rs / _ar / cp_lse_a2a_merge.
 //   out [B, H, D] (any strides), lse [B, H], kv_lens [B] (optional) on this rank;
 //   result [B, kept, D] contiguous, out_lse [B, kept] (optional);
-//   rows of a slice: B * kept, row r = (b, j) with b = r / kept, j = r % kept.
+//   rows of a slice: B * kept, row r = (b, j) with b = r / kept, j = r % kept. DEPENDENT:
+//   launched as a programmatic dependent (launch.cuh).
 // Grid: min(ceil(rows / rows per block), 4 per SM, 1024) blocks of 256 threads; a row is
 // handled by a group of LANES lanes (32, or 16 / 8 for short rows, never fewer than N), so
 // a warp holds 32 / LANES rows at a time; group g of the grid takes rows g, then every
@@ -87,9 +88,9 @@ __device__ __forceinline__ void copy_row(const T* source, int64_t source_stride,
 // N slots of its rows: lanes 0..N-1 of the group hold the N lses, the group reduces max
 // and sum with shuffles, every lane weights and sums VEC-element vectors of the N rows in
 // f32.
-template <class T, int VEC, int LANES>
+template <class T, int VEC, int LANES, bool DEPENDENT>
 __global__ void __launch_bounds__(kThreads, kBlocksPerSm) cp_direct_kernel(const DirectArgs a) {
-  wait_for_previous_kernel();
+  if constexpr (DEPENDENT) wait_for_previous_kernel();
   __shared__ unsigned call_shared;
   __shared__ int failed;
   if (threadIdx.x == 0) {
@@ -193,7 +194,7 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) cp_direct_kernel(const
   // the last block to finish counts the call
   __syncthreads();
   if (threadIdx.x == 0) {
-    allow_next_kernel_launch();
+    if constexpr (DEPENDENT) allow_next_kernel_launch();
     if (atomicAdd(&a.buffers.state[1], 1u) == gridDim.x - 1) {
       a.buffers.state[1] = 0;
       a.buffers.state[0] = call;
@@ -207,7 +208,8 @@ void launch_with(const DirectArgs& a, Stream stream, bool pdl) {
   const int64_t rows = a.B * a.kept;
   const int blocks = static_cast<int>(std::clamp<int64_t>((rows + kGroups - 1) / kGroups, 1,
                                                           std::min(kBlocksPerSm * sm_count(), DirectArgs::kMaxBlocks)));
-  launch(cp_direct_kernel<T, VEC, LANES>, dim3(blocks), dim3(kThreads), 0, stream, pdl, a);
+  launch(cp_direct_kernel<T, VEC, LANES, false>, cp_direct_kernel<T, VEC, LANES, true>, dim3(blocks), dim3(kThreads), 0, stream,
+         pdl, a);
 }
 
 // Lanes per row: as many as the row has vectors, between 8 and 32, and at least N (the

@@ -25,10 +25,7 @@ template <> __device__ __forceinline__ float from_f32<float>(float v) { return v
 template <> __device__ __forceinline__ __half from_f32<__half>(float v) { return __float2half_rn(v); }
 template <> __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 
-// Raw 16-bit patterns of the half types.
-template <class T> __device__ __forceinline__ uint32_t bits16(T v);
-template <> __device__ __forceinline__ uint32_t bits16<__half>(__half v) { return __half_as_ushort(v); }
-template <> __device__ __forceinline__ uint32_t bits16<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat16_as_ushort(v); }
+// The f32 value of a raw 16-bit pattern of a half type.
 template <class T> __device__ __forceinline__ float from_bits16(uint32_t b);
 template <> __device__ __forceinline__ float from_bits16<__half>(uint32_t b) {
   return __half2float(__ushort_as_half(static_cast<unsigned short>(b)));
@@ -75,6 +72,18 @@ __device__ __forceinline__ void load_f32(const T* p, float (&out)[VEC]) {
   for (int i = 0; i < VEC; ++i) out[i] = pk.get(i);
 }
 
+// Two f32 values rounded to nearest into one word of two 16-bit elements (one conversion
+// instruction for the pair where the hardware has it).
+template <class T> __device__ __forceinline__ uint32_t pair_bits(float lo, float hi);
+template <> __device__ __forceinline__ uint32_t pair_bits<__half>(float lo, float hi) {
+  const __half2 h = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&h);
+}
+template <> __device__ __forceinline__ uint32_t pair_bits<__nv_bfloat16>(float lo, float hi) {
+  const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&h);
+}
+
 template <class T, int VEC>
 __device__ __forceinline__ void store_f32(T* p, const float (&in)[VEC]) {
   if constexpr (VEC == 1) {
@@ -82,18 +91,32 @@ __device__ __forceinline__ void store_f32(T* p, const float (&in)[VEC]) {
   } else if constexpr (sizeof(T) == 4) {
     __stwb(reinterpret_cast<float4*>(p), make_float4(in[0], in[1], in[2], in[3]));
   } else {
-    const auto pair = [&](int i) { return bits16(from_f32<T>(in[2 * i])) | bits16(from_f32<T>(in[2 * i + 1])) << 16; };
+    const auto pair = [&](int i) { return pair_bits<T>(in[2 * i], in[2 * i + 1]); };
     __stwb(reinterpret_cast<uint4*>(p), make_uint4(pair(0), pair(1), pair(2), pair(3)));
   }
+}
+
+// The vector, or zeros where `zero` holds: a partial of weight 0 may hold NaN or inf, and
+// 0 * NaN is NaN; zeroing the (at most four) words once costs less than a select per element.
+template <class T, int VEC>
+__device__ __forceinline__ Pack<T, VEC> zeroed_if(bool zero, const Pack<T, VEC>& x) {
+  Pack<T, VEC> r = x;
+  if constexpr (VEC == 1) {
+    if (zero) r.v = from_f32<T>(0.0f);
+  } else {
+    r.w = zero ? make_uint4(0, 0, 0, 0) : x.w;
+  }
+  return r;
 }
 
 // Stores w * x for the VEC elements of a packed vector, an exact 0 where w is 0 (an empty
 // partial's data may be NaN or inf).
 template <class T, int VEC>
 __device__ __forceinline__ void scale_store(T* p, float w, const Pack<T, VEC>& x) {
+  const Pack<T, VEC> xs = zeroed_if<T, VEC>(w == 0.0f, x);
   float y[VEC];
 #pragma unroll
-  for (int j = 0; j < VEC; ++j) y[j] = w == 0.0f ? 0.0f : w * x.get(j);
+  for (int j = 0; j < VEC; ++j) y[j] = w * xs.get(j);
   store_f32<T, VEC>(p, y);
 }
 

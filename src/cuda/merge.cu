@@ -126,7 +126,7 @@ __device__ __forceinline__ float group_sum(float v, int g) {
 //   them (any strides); lses in base e or 2 (a.lse_base). Varlen merges (a.offsets): src
 //   outs [P, H, D] and lses [P, H], row b's partials offsets[b] .. offsets[b + 1] - 1
 //   (merge_recompute only). T: the data type, VEC elements per vector (16 bytes of src, or 1
-//   on the scalar path).
+//   on the scalar path); DEPENDENT: launched as a programmatic dependent (launch.cuh).
 // Grid: ceil(B * H * 2^shift / blockDim.x) blocks of 256 threads (128 for small grids, fewer,
 // in warps, where a block's staged weights would pass kMaxWeightBytes; launch_merge_groups);
 // row (b, h) belongs to a group of G = 2^shift lanes of one warp.
@@ -136,7 +136,7 @@ __device__ __forceinline__ float group_sum(float v, int g) {
 // kCorrectVectorsPerLane loaded before the lse math); merge sums the N weighted partials in f32, with the
 // weights staged in shared memory (merge_staged, merge_pairs: two vectors per pass) or
 // recomputed per vector (merge_recompute, N too large to stage).
-template <class T, int VEC, Mode M>
+template <class T, int VEC, Mode M, bool DEPENDENT>
 __global__ void __launch_bounds__(kBlockThreads)
     merge_groups_kernel(const MergeArgs a, const Divisors div, int shift, int vectors_per_row) {
   extern __shared__ float staged_weights[];  // merge_staged: [blockDim.x >> shift][N]
@@ -150,7 +150,7 @@ __global__ void __launch_bounds__(kBlockThreads)
   const int64_t dst_row = row_at(a.dst_rows, div.dst_inner, b, h);  // in elements: dst may be fp8
   T* dst = static_cast<T*>(a.dst) + dst_row;
   const int64_t src_step = static_cast<int64_t>(VEC) * a.src_sd, dst_step = static_cast<int64_t>(VEC) * a.dst_sd;
-  wait_for_previous_kernel();
+  if constexpr (DEPENDENT) wait_for_previous_kernel();
   Partials partials{0, a.N};
   if (M == Mode::merge_recompute && a.offsets && active) partials = row_partials(a, b);
   src += partials.first * a.src_sn;
@@ -253,7 +253,7 @@ __global__ void __launch_bounds__(kBlockThreads)
       }
     }
   }
-  allow_next_kernel_launch();  // after the stores: see merge_rows.cu on when to signal
+  if constexpr (DEPENDENT) allow_next_kernel_launch();  // after the stores: see merge_rows.cu on when to signal
 }
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
@@ -273,14 +273,17 @@ bool vector_path_ok(const MergeArgs& a, size_t esize) {
 template <class T, int VEC>
 void launch_mode(Mode mode, unsigned blocks, int threads, size_t smem, cudaStream_t stream, bool pdl,
                  const MergeArgs& a, const Divisors& div, int shift, int vectors_per_row) {
-  const auto go = [&](auto kernel) { launch(kernel, blocks, threads, smem, stream, pdl, a, div, shift, vectors_per_row); };
+  const auto go = [&]<Mode M>() {
+    launch(merge_groups_kernel<T, VEC, M, false>, merge_groups_kernel<T, VEC, M, true>, blocks, threads, smem, stream, pdl, a, div,
+           shift, vectors_per_row);
+  };
   switch (mode) {
-    case Mode::correct: go(merge_groups_kernel<T, VEC, Mode::correct>); break;
-    case Mode::merge_staged: go(merge_groups_kernel<T, VEC, Mode::merge_staged>); break;
+    case Mode::correct: go.template operator()<Mode::correct>(); break;
+    case Mode::merge_staged: go.template operator()<Mode::merge_staged>(); break;
     case Mode::merge_pairs:  // vector path only (launch_merge_groups() never picks it for the scalar path)
-      if constexpr (VEC > 1) go(merge_groups_kernel<T, VEC, Mode::merge_pairs>);
+      if constexpr (VEC > 1) go.template operator()<Mode::merge_pairs>();
       break;
-    case Mode::merge_recompute: go(merge_groups_kernel<T, VEC, Mode::merge_recompute>); break;
+    case Mode::merge_recompute: go.template operator()<Mode::merge_recompute>(); break;
   }
 }
 

@@ -37,7 +37,7 @@ struct RowsArgs {
   float* dst_lse;         // optional
   const void* kv_lens;    // optional, [N, B] int32 or int64
   bool kv_lens_i64, lse_base_two;
-  bool early_trigger;     // PDL: let the next kernel be scheduled at the start (else at the end)
+  bool early_trigger;     // DEPENDENT: let the next kernel be scheduled at the start (else at the end)
   int32_t N, rank;        // rank < 0: merge
   uint32_t rows, vectors_per_row;
   // element strides: between rows, and between partials
@@ -47,21 +47,23 @@ struct RowsArgs {
 };
 
 // The row's lses in registers, sanitised: NaN, +inf and kv_lens == 0 become -inf (empty),
-// and so are the entries past N. MAXN (>= N, picked by the launch among 2, 4, 8, 16) makes
-// the code straight-line: the loads all go out before any is used, and the N exps overlap
-// instead of waiting on each other behind per-partial branches (exp(-inf) adds exact zeros).
+// and so are the entries past N; then e[i] = exp(l[i] - max), 0 for those. MAXN (>= N, picked
+// by the launch among 2, 4, 8, 16) makes the code straight-line: the loads all go out before
+// any is used, and the N exps overlap instead of waiting on each other behind per-partial
+// branches (exp(-inf) adds exact zeros).
 template <int MAXN>
 struct RowLses {
-  float l[MAXN];
-  float m, s;  // max and sum of exp(l - m); m == -inf: every partial is empty
+  float e[MAXN];  // exp(l_i - m): the partials' weights times s
+  float m, s;     // max and sum of e; m == -inf: every partial is empty
 };
 
 template <int MAXN>
 __device__ __forceinline__ RowLses<MAXN> row_lses(const RowsArgs& a, uint32_t row) {
   RowLses<MAXN> r;
+  float l[MAXN];
   const float* lp = a.lses + static_cast<uint64_t>(row) * a.lse_sr;
 #pragma unroll
-  for (int i = 0; i < MAXN; ++i) r.l[i] = i < a.N ? lp[i * a.lse_sn] : -INFINITY;
+  for (int i = 0; i < MAXN; ++i) l[i] = i < a.N ? lp[i * a.lse_sn] : -INFINITY;
   if (a.kv_lens) {
     const uint32_t kv_off = a.heads.div(row) * a.kv_sb;
     int64_t len[MAXN];
@@ -72,19 +74,19 @@ __device__ __forceinline__ RowLses<MAXN> row_lses(const RowsArgs& a, uint32_t ro
     }
 #pragma unroll
     for (int i = 0; i < MAXN; ++i)
-      if (len[i] == 0) r.l[i] = -INFINITY;
+      if (len[i] == 0) l[i] = -INFINITY;
   }
   r.m = -INFINITY;
 #pragma unroll
   for (int i = 0; i < MAXN; ++i) {
-    const float l = r.l[i];
-    r.l[i] = l != l || l == INFINITY ? -INFINITY : l;
-    r.m = fmaxf(r.m, r.l[i]);
+    l[i] = l[i] != l[i] || l[i] == INFINITY ? -INFINITY : l[i];
+    r.m = fmaxf(r.m, l[i]);
   }
   r.s = 0.0f;
-  if (r.m != -INFINITY) {
 #pragma unroll
-    for (int i = 0; i < MAXN; ++i) r.s += lse_exp(r.l[i] - r.m, a.lse_base_two);
+  for (int i = 0; i < MAXN; ++i) {
+    r.e[i] = r.m == -INFINITY ? 0.0f : lse_exp(l[i] - r.m, a.lse_base_two);
+    r.s += r.e[i];
   }
   return r;
 }
@@ -96,14 +98,14 @@ __device__ __forceinline__ RowLses<MAXN> row_lses(const RowsArgs& a, uint32_t ro
 //   r * lse_sr + n * lse_sn); kv_lens [N, B] int32/int64 (optional); dst [B, H, D] (row
 //   stride dst_sr); dst_lse f32 [B, H] (optional, row stride dst_lse_sr); lses in base e or 2.
 //   T: the data type, moved in 16-byte vectors; MAXN >= N: fewer registers where the launch
-//   knows N is small.
+//   knows N is small; DEPENDENT: launched as a programmatic dependent (launch.cuh).
 // Grid: ceil(B * H * L / blockDim.x) blocks of 128 or 256 threads, L lanes per row (any
 // count: a row may straddle warps); thread t serves row t / L as lane t % L.
 // Each thread: its row's N lses into registers (sanitised, masked by kv_lens), their max
 // and sum; then VECTORS_PER_LANE vectors (lane, lane + L, ...): correct scales the rank's
 // row by its weight, merge sums the N weighted partials in f32 (kChunk partials' loads in
 // flight at once); lane 0 stores the merged lse last.
-template <class T, int VECTORS_PER_LANE, bool MERGE, int MAXN>
+template <class T, int VECTORS_PER_LANE, bool MERGE, int MAXN, bool DEPENDENT>
 __global__ void __launch_bounds__(kThreads) merge_rows_kernel(const RowsArgs a) {
   constexpr int VEC = 16 / static_cast<int>(sizeof(T));
   constexpr int kChunk = MERGE ? (8 / VECTORS_PER_LANE < MAXN ? 8 / VECTORS_PER_LANE : MAXN) : 1;  // merge: partials loaded together
@@ -114,8 +116,10 @@ __global__ void __launch_bounds__(kThreads) merge_rows_kernel(const RowsArgs a) 
   const uint32_t L = a.lanes.divisor, lane = t - row * L;
   const T* src = static_cast<const T*>(a.src) + static_cast<uint64_t>(row) * a.src_sr;
   T* dst = static_cast<T*>(a.dst) + static_cast<uint64_t>(row) * a.dst_sr;
-  wait_for_previous_kernel();
-  if (a.early_trigger) allow_next_kernel_launch();
+  if constexpr (DEPENDENT) {
+    wait_for_previous_kernel();
+    if (a.early_trigger) allow_next_kernel_launch();
+  }
 
   // the first data loads go out before the lse math
   P x[VECTORS_PER_LANE][kChunk] = {};
@@ -134,10 +138,10 @@ __global__ void __launch_bounds__(kThreads) merge_rows_kernel(const RowsArgs a) 
   const float inv_s = empty ? 0.0f : 1.0f / r.s;
 
   if constexpr (!MERGE) {
-    float l_rank = -INFINITY;
+    float e_rank = 0.0f;
 #pragma unroll
-    for (int i = 0; i < MAXN; ++i) l_rank = i == a.rank ? r.l[i] : l_rank;
-    const float w = empty ? 0.0f : lse_exp(l_rank - r.m, a.lse_base_two) * inv_s;
+    for (int i = 0; i < MAXN; ++i) e_rank = i == a.rank ? r.e[i] : e_rank;
+    const float w = e_rank * inv_s;
 #pragma unroll
     for (int i = 0; i < VECTORS_PER_LANE; ++i) {
       const uint32_t v = lane + i * L;
@@ -151,11 +155,13 @@ __global__ void __launch_bounds__(kThreads) merge_rows_kernel(const RowsArgs a) 
       if (c > 0) load_chunk(c);
 #pragma unroll
       for (int j = 0; j < kChunk; ++j) {  // partials past N: weight exp(-inf) = 0, no load
-        const float w = empty ? 0.0f : lse_exp(r.l[c + j] - r.m, a.lse_base_two) * inv_s;  // exp(l_r - lse)
+        const float w = r.e[c + j] * inv_s;  // exp(l_r - lse)
 #pragma unroll
-        for (int i = 0; i < VECTORS_PER_LANE; ++i)
+        for (int i = 0; i < VECTORS_PER_LANE; ++i) {
+          const P xs = zeroed_if<T, VEC>(w == 0.0f, x[i][j]);
 #pragma unroll
-          for (int e = 0; e < VEC; ++e) acc[i][e] += w == 0.0f ? 0.0f : w * x[i][j].get(e);
+          for (int e = 0; e < VEC; ++e) acc[i][e] += w * xs.get(e);
+        }
       }
     }
 #pragma unroll
@@ -166,7 +172,8 @@ __global__ void __launch_bounds__(kThreads) merge_rows_kernel(const RowsArgs a) 
   }
   // last: its log is off the path to the data stores
   if (a.dst_lse && lane == 0) a.dst_lse[static_cast<uint64_t>(row) * a.dst_lse_sr] = empty ? -INFINITY : r.m + lse_log(r.s, a.lse_base_two);
-  if (!a.early_trigger) allow_next_kernel_launch();
+  if constexpr (DEPENDENT)
+    if (!a.early_trigger) allow_next_kernel_launch();
 }
 
 // Row (b, h) of `m` at element (b * H + h) * stride for every b < B, h < H: the stride, or -1.
@@ -253,22 +260,25 @@ bool launch_merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
   // on H200), the rest in 256
   const int threads = threads_total >= 2 * sms * kThreads && (correct || vectors_per_lane > 1) ? kThreads : 128;
   const auto blocks = static_cast<unsigned>((threads_total + threads - 1) / threads);
-  const auto go = [&](auto kernel) { launch(kernel, blocks, threads, 0, stream, pdl, r); };
+  const auto go = [&]<class T, int VECTORS_PER_LANE, bool MERGE, int MAXN>() {
+    launch(merge_rows_kernel<T, VECTORS_PER_LANE, MERGE, MAXN, false>, merge_rows_kernel<T, VECTORS_PER_LANE, MERGE, MAXN, true>,
+           blocks, threads, 0, stream, pdl, r);
+  };
   // code for the smallest of 2, 4, 8, 16 partials >= N
   const auto by_n = [&]<class T, int VECTORS_PER_LANE, bool MERGE>() {
-    if (a.N <= 2) go(merge_rows_kernel<T, VECTORS_PER_LANE, MERGE, 2>);
-    else if (a.N <= 4) go(merge_rows_kernel<T, VECTORS_PER_LANE, MERGE, 4>);
-    else if (a.N <= 8) go(merge_rows_kernel<T, VECTORS_PER_LANE, MERGE, 8>);
-    else go(merge_rows_kernel<T, VECTORS_PER_LANE, MERGE, kMaxN>);
+    if (a.N <= 2) go.template operator()<T, VECTORS_PER_LANE, MERGE, 2>();
+    else if (a.N <= 4) go.template operator()<T, VECTORS_PER_LANE, MERGE, 4>();
+    else if (a.N <= 8) go.template operator()<T, VECTORS_PER_LANE, MERGE, 8>();
+    else go.template operator()<T, VECTORS_PER_LANE, MERGE, kMaxN>();
   };
   const auto by_type = [&]<class T>() {
     if (correct) {
-      if (vectors_per_lane == 8) go(merge_rows_kernel<T, 8, false, kMaxN>);  // 8 < N <= 16
+      if (vectors_per_lane == 8) go.template operator()<T, 8, false, kMaxN>();  // 8 < N <= 16
       else if (vectors_per_lane == 4) by_n.template operator()<T, 4, false>();
-      else if (vectors_per_lane == 2) a.N <= 2 ? go(merge_rows_kernel<T, 2, false, 2>) : go(merge_rows_kernel<T, 2, false, 4>);  // N <= 4
+      else if (vectors_per_lane == 2) a.N <= 2 ? go.template operator()<T, 2, false, 2>() : go.template operator()<T, 2, false, 4>();  // N <= 4
       else by_n.template operator()<T, 1, false>();
     } else {
-      if (vectors_per_lane == 2) go(merge_rows_kernel<T, 2, true, 4>);  // N = 3, 4
+      if (vectors_per_lane == 2) go.template operator()<T, 2, true, 4>();  // N = 3, 4
       else by_n.template operator()<T, 1, true>();
     }
   };

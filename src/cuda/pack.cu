@@ -86,7 +86,8 @@ __device__ __forceinline__ void copy_row(const Chunk* src, Chunk* dst, int64_t l
 // copy_rows_kernel: pack_seq (a.to_padded) or unpack_seq, rows moved in Chunk-sized pieces.
 //   tokens [T, row_bytes] (row stride a.token_stride), padded [B, L, row_bytes] (strides
 //   a.padded_sb, a.padded_sl), sequence b's start and length from offsets [B + 1] (or from
-//   cu_seqlens directly); pad16: the pad value repeated over 16 bytes.
+//   cu_seqlens directly); pad16: the pad value repeated over 16 bytes. DEPENDENT: launched as a
+//   programmatic dependent of lengths_to_offsets_kernel (launch.cuh), whose offsets it waits for.
 // Grid: ceil(B * L / rows_per_block) blocks of rows_per_block * threads_per_row threads
 // (<= kCopyThreads); threads_per_row = ceil(chunks / kChunksPerThread), any count up to
 // kCopyThreads (longer rows loop), so a block's threads are nearly all busy. A group of
@@ -95,7 +96,7 @@ __device__ __forceinline__ void copy_row(const Chunk* src, Chunk* dst, int64_t l
 // pattern; unpack copies the row to token start_b + t when t < len_b and the token is in
 // [0, T). Each thread moves pieces lane, lane + threads_per_row, ... (kChunksPerThread loads
 // in flight).
-template <class Chunk>
+template <class Chunk, bool DEPENDENT>
 __global__ void __launch_bounds__(kCopyThreads)
     copy_rows_kernel(const PackArgs a, const int64_t* offsets, FastDiv threads_per_row, int rows_per_block, uint4 pad16) {
   const int group = static_cast<int>(threads_per_row.div(threadIdx.x));
@@ -103,7 +104,7 @@ __global__ void __launch_bounds__(kCopyThreads)
   const int64_t row = static_cast<int64_t>(blockIdx.x) * rows_per_block + group;
   if (group >= rows_per_block || row >= a.B * a.L) return;
   const int64_t b = static_cast<uint32_t>(row) / static_cast<uint32_t>(a.L), t = row - b * a.L;  // B * L < 2^32
-  wait_for_previous_kernel();  // the offsets come from lengths_to_offsets_kernel
+  if constexpr (DEPENDENT) wait_for_previous_kernel();  // the offsets come from lengths_to_offsets_kernel
   const Seq seq = sequence(a, offsets, b);
   const int64_t token = seq.start + t;
   const bool has_token = t < seq.len && token >= 0 && token < a.T;  // never out of bounds
@@ -144,7 +145,7 @@ void launch_copy_rows(const PackArgs& a, const int64_t* offsets, uint4 pad, cuda
   if (block_count > INT32_MAX)
     throw Error("B * L", "at most " + std::to_string(int64_t{INT32_MAX} * rows_per_block) + " padded rows",
                 std::to_string(a.B * a.L));
-  launch(copy_rows_kernel<Chunk>, static_cast<unsigned>(block_count), rows_per_block * threads_per_row, 0, stream, after_scan, a,
+  launch(copy_rows_kernel<Chunk, false>, copy_rows_kernel<Chunk, true>, static_cast<unsigned>(block_count), rows_per_block * threads_per_row, 0, stream, after_scan, a,
          offsets, FastDiv(static_cast<uint32_t>(threads_per_row)), rows_per_block, pad);
 }
 
