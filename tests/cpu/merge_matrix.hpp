@@ -45,6 +45,14 @@ inline std::vector<MergeCase> merge_matrix() {
     c.N = N, c.D = D, c.dtype = dt, c.B = 2, c.H = 3, c.adv = Adversarial::all(), c.seed = seed++;
     cases.push_back(c);
   }
+  // one head per row (row = b) with the lses strided by the batch alone, over more rows than
+  // a CPU tile (64): the CPU reads a tile's lses as one run only where they sit one after
+  // another, and prefetches the next tile's
+  for (Layout l : {Layout::contiguous, Layout::padded, Layout::inner}) {
+    MergeCase c;
+    c.N = 3, c.D = 64, c.B = 70, c.H = 1, c.layout = l, c.dtype = DType::bf16, c.adv = Adversarial::all(), c.seed = seed++;
+    cases.push_back(c);
+  }
   // calls large enough (several waves of the GPU) for the CUDA kernels' several-vectors-per-
   // lane paths: merge with N = 3, 4; correct with 2 vectors per lane (rows under 16 vectors,
   // N <= 4), 8 (N > 8, rows of >= 32 vectors) and 4 (the rest), in each bucket of N; odd N and a
