@@ -39,14 +39,13 @@ __device__ __forceinline__ void allow_next_kernel_launch() {
 #endif
 }
 
-// kernel<<<grid, block, smem, stream>>>(args...), as a dependent launch when `pdl` is set
-// and the current device runs it (pdl_supported()); otherwise an ordinary launch. Only for
-// kernels that wait for the previous kernel (wait_for_previous_kernel()) whenever they read
-// or write what it touches.
+// kernel<<<grid, block, smem, stream>>>(args...), or a dependent launch of it when
+// `as_dependent` (the caller has checked pdl_supported()). Only for kernels that wait for the
+// previous kernel (wait_for_previous_kernel()) whenever they read or write what it touches.
 template <class... Params, class... Args>
-void launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, Stream stream, bool pdl,
-            Args&&... args) {
-  if (!pdl || !pdl_supported()) {
+void launch_as(void (*kernel)(Params...), bool as_dependent, dim3 grid, dim3 block, size_t smem, Stream stream,
+               Args&&... args) {
+  if (!as_dependent) {
     kernel<<<grid, block, smem, stream>>>(std::forward<Args>(args)...);
     CPATTN_CHECK_LAUNCH();
     return;
@@ -65,12 +64,13 @@ void launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, Strea
 }
 
 // The two variants of one kernel: `dependent` (built with DEPENDENT = true) as a dependent
-// launch where PDL is on and supported, else `ordinary` (DEPENDENT = false) launched normally.
+// launch where `pdl` is set and the current device runs it (pdl_supported()), else
+// `ordinary` (DEPENDENT = false) launched normally.
 template <class... Params, class... Args>
 void launch(void (*ordinary)(Params...), void (*dependent)(Params...), dim3 grid, dim3 block, size_t smem, Stream stream,
             bool pdl, Args&&... args) {
   const bool as_dependent = pdl && pdl_supported();
-  launch(as_dependent ? dependent : ordinary, grid, block, smem, stream, as_dependent, std::forward<Args>(args)...);
+  launch_as(as_dependent ? dependent : ordinary, as_dependent, grid, block, smem, stream, std::forward<Args>(args)...);
 }
 
 }  // namespace cpattn::cuda
