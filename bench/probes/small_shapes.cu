@@ -11,58 +11,13 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
-#include <functional>
 #include <vector>
 
-#define CHECK(x)                                                                   \
-  do {                                                                             \
-    cudaError_t e = (x);                                                           \
-    if (e != cudaSuccess) {                                                        \
-      std::fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e)); \
-      std::exit(1);                                                                \
-    }                                                                              \
-  } while (0)
+#include "probe_timing.cuh"
 
 using bf16 = __nv_bfloat16;
-
-// median us per call of `fn` (enqueues one call on s), 50 calls per graph
-// PROBE_ONCE=1 in the environment: one eager call per variant, no timing (for ncu)
-double time_us(cudaStream_t s, const std::function<void()>& fn) {
-  fn();
-  if (std::getenv("PROBE_ONCE")) {
-    CHECK(cudaStreamSynchronize(s));
-    return 0;
-  }
-  CHECK(cudaStreamSynchronize(s));
-  cudaGraph_t g;
-  cudaGraphExec_t x;
-  CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
-  for (int i = 0; i < 50; ++i) fn();
-  CHECK(cudaStreamEndCapture(s, &g));
-  CHECK(cudaGraphInstantiate(&x, g, 0));
-  cudaEvent_t a, b;
-  CHECK(cudaEventCreate(&a));
-  CHECK(cudaEventCreate(&b));
-  CHECK(cudaGraphLaunch(x, s));
-  std::vector<double> t;
-  for (int r = 0; r < 9; ++r) {
-    CHECK(cudaEventRecord(a, s));
-    CHECK(cudaGraphLaunch(x, s));
-    CHECK(cudaEventRecord(b, s));
-    CHECK(cudaEventSynchronize(b));
-    float ms;
-    CHECK(cudaEventElapsedTime(&ms, a, b));
-    t.push_back(1e3 * ms / 50);
-  }
-  std::sort(t.begin(), t.end());
-  cudaGraphExecDestroy(x);
-  cudaGraphDestroy(g);
-  return t[4];
-}
 
 __global__ void empty_kernel() {}
 

@@ -131,6 +131,22 @@ __device__ __forceinline__ float lse_log(float x, bool lse_base_two) { return ls
 __device__ __forceinline__ float lse_exp(float x, LseBase base) { return lse_exp(x, base != LseBase::e); }
 __device__ __forceinline__ float lse_log(float x, LseBase base) { return lse_log(x, base != LseBase::e); }
 
+// The same without a branch on the base, for kernels whose launcher passes the base as two
+// factors: exp(x) = 2^(x * to_log2) and log(s) = log2(s) * from_log2 (base e: log2(e) and
+// ln(2); base 2: both 1). 2^x is ex2.approx.ftz: __expf's instruction without its fix-up for
+// results under 2^-126, which as weights are zeros to f32 next to the largest weight, 1.
+struct LseScales {
+  float to_log2, from_log2;
+};
+inline LseScales lse_scales(bool lse_base_two) {
+  return lse_base_two ? LseScales{1.0f, 1.0f} : LseScales{1.4426950408889634f, 0.6931471805599453f};
+}
+__device__ __forceinline__ float exp2_ftz(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
 // Runtime-dtype access (lses and their outputs): f16, bf16, else f32; the launchers check the
 // dtypes first (check_element_dtypes).
 __device__ __forceinline__ float load_float(const void* p, DType dt, int64_t off) {

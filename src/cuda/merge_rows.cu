@@ -4,11 +4,14 @@
 // Taken when every row (b, h) of src, dst and the lses sits at one stride (row = b * H + h),
 // the data moves in 16-byte vectors, the lses are f32 and N <= 16. A row is owned by L lanes
 // (L need not be a power of two nor stay inside one warp): lane i handles vectors i, i + L,
-// ... (VECTORS_PER_LANE of them). Every lane reads the row's N lses itself (the same L1 line
-// for the row's lanes) and reduces them in registers, so there are no shuffles, no shared
-// memory and no barrier, and the index math is 32-bit. Decode calls are latency bound, and
-// the kernel of merge.cu spends many more instructions per warp on general strides and
-// run-time dtypes.
+// ... (VECTORS_PER_LANE of them). In merges and small calls every lane reads the row's N lses
+// itself (the same L1 line for the row's lanes) and reduces them in registers: no shuffles, no
+// shared memory, no barrier. Large correct calls with N >= 3 share the lses instead: the lanes
+// of a row, in groups of a power of two inside one warp, read N / G each and reduce by
+// shuffles (with every lane reading all N, the lse loads and exps were the bound: correct N =
+// 16 at D = 64 ran at 72% of copy). Index math is 32-bit and the lse base comes as two factors
+// (no branch on it): decode calls are latency bound, and the kernel of merge.cu spends many
+// more instructions per warp on general strides and run-time dtypes.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -36,59 +39,119 @@ struct RowsArgs {
   const float* lses;
   float* dst_lse;         // optional
   const void* kv_lens;    // optional, [N, B] int32 or int64
-  bool kv_lens_i64, lse_base_two;
+  bool kv_lens_i64;
   bool early_trigger;     // DEPENDENT: let the next kernel be scheduled at the start (else at the end)
+  LseScales scales;       // the lses' base
   int32_t N, rank;        // rank < 0: merge
   uint32_t rows, vectors_per_row;
+  uint32_t group_shift;   // SHARED: a row's lanes read its lses in groups of 2^group_shift
   // element strides: between rows, and between partials
   uint32_t src_sr, src_sn, dst_sr, lse_sr, lse_sn, dst_lse_sr, kv_sn, kv_sb;
   FastDiv lanes;  // thread -> (row, lane); divisor = L
   FastDiv heads;  // row -> b (for kv_lens)
 };
 
-// The row's lses in registers, sanitised: NaN, +inf and kv_lens == 0 become -inf (empty),
-// and so are the entries past N; then e[i] = exp(l[i] - max), 0 for those. MAXN (>= N, picked
-// by the launch among 2, 4, 8, 16) makes the code straight-line: the loads all go out before
-// any is used, and the N exps overlap instead of waiting on each other behind per-partial
-// branches (exp(-inf) adds exact zeros).
+// Partials first + k * step (k < K) of a row's lses into l, sanitised: NaN, +inf and
+// kv_lens == 0 become -inf (empty), and so do the entries past N. K is a compile-time count
+// (picked by the launch among 1, 2, 4, 8, 16), so the code is straight-line: the loads all go
+// out before any is used, and the exps overlap instead of waiting on each other behind
+// per-partial branches (exp(-inf) adds exact zeros). Returns their max.
+template <int K>
+__device__ __forceinline__ float load_lses(const RowsArgs& a, uint32_t row, uint32_t first, uint32_t step, float (&l)[K]) {
+  const float* lp = a.lses + static_cast<uint64_t>(row) * a.lse_sr;
+#pragma unroll
+  for (int k = 0; k < K; ++k) {
+    const uint32_t i = first + k * step;
+    l[k] = i < static_cast<uint32_t>(a.N) ? lp[i * a.lse_sn] : -INFINITY;
+  }
+  if (a.kv_lens) {
+    const uint32_t kv_off = a.heads.div(row) * a.kv_sb;
+    int64_t len[K];
+#pragma unroll
+    for (int k = 0; k < K; ++k) {
+      const uint32_t i = first + k * step, at = kv_off + i * a.kv_sn;
+      len[k] = i >= static_cast<uint32_t>(a.N) ? 1
+               : a.kv_lens_i64                 ? static_cast<const int64_t*>(a.kv_lens)[at]
+                                               : static_cast<const int32_t*>(a.kv_lens)[at];
+    }
+#pragma unroll
+    for (int k = 0; k < K; ++k)
+      if (len[k] == 0) l[k] = -INFINITY;
+  }
+  float m = -INFINITY;
+#pragma unroll
+  for (int k = 0; k < K; ++k) {
+    l[k] = l[k] != l[k] || l[k] == INFINITY ? -INFINITY : l[k];
+    m = fmaxf(m, l[k]);
+  }
+  return m;
+}
+
+// exp(l - m) in the lses' base, 0 for l = -inf; m_sub is the max, or 0 when every partial is
+// empty (so that -inf - m_sub stays -inf).
+__device__ __forceinline__ float weight_exp(const RowsArgs& a, float l, float m_sub) {
+  return exp2_ftz((l - m_sub) * a.scales.to_log2);
+}
+__device__ __forceinline__ float reciprocal(float s) {  // s in [1, N]: the approximation is within 1 ulp
+  float r;
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(s));
+  return r;
+}
+__device__ __forceinline__ float merged_lse(const RowsArgs& a, float m, float s) {
+  return m == -INFINITY ? -INFINITY : m + log2f(s) * a.scales.from_log2;
+}
+
+// A row's N lses, each lane reading all of them: e[i] = exp(l_i - m) (the partials' weights
+// times s), their max m (-inf: every partial is empty) and sum s.
 template <int MAXN>
 struct RowLses {
-  float e[MAXN];  // exp(l_i - m): the partials' weights times s
-  float m, s;     // max and sum of e; m == -inf: every partial is empty
+  float e[MAXN];
+  float m, s;
 };
-
 template <int MAXN>
 __device__ __forceinline__ RowLses<MAXN> row_lses(const RowsArgs& a, uint32_t row) {
   RowLses<MAXN> r;
   float l[MAXN];
-  const float* lp = a.lses + static_cast<uint64_t>(row) * a.lse_sr;
-#pragma unroll
-  for (int i = 0; i < MAXN; ++i) l[i] = i < a.N ? lp[i * a.lse_sn] : -INFINITY;
-  if (a.kv_lens) {
-    const uint32_t kv_off = a.heads.div(row) * a.kv_sb;
-    int64_t len[MAXN];
-#pragma unroll
-    for (int i = 0; i < MAXN; ++i) {
-      const uint32_t k = kv_off + i * a.kv_sn;
-      len[i] = i >= a.N ? 1 : a.kv_lens_i64 ? static_cast<const int64_t*>(a.kv_lens)[k] : static_cast<const int32_t*>(a.kv_lens)[k];
-    }
-#pragma unroll
-    for (int i = 0; i < MAXN; ++i)
-      if (len[i] == 0) l[i] = -INFINITY;
-  }
-  r.m = -INFINITY;
-#pragma unroll
-  for (int i = 0; i < MAXN; ++i) {
-    l[i] = l[i] != l[i] || l[i] == INFINITY ? -INFINITY : l[i];
-    r.m = fmaxf(r.m, l[i]);
-  }
+  r.m = load_lses<MAXN>(a, row, 0, 1, l);
+  const float m_sub = r.m == -INFINITY ? 0.0f : r.m;
   r.s = 0.0f;
 #pragma unroll
   for (int i = 0; i < MAXN; ++i) {
-    r.e[i] = r.m == -INFINITY ? 0.0f : lse_exp(l[i] - r.m, a.lse_base_two);
+    r.e[i] = weight_exp(a, l[i], m_sub);
     r.s += r.e[i];
   }
   return r;
+}
+
+// correct with shared lses: the rank's weight exp(l_rank - lse) and the merged lse of a row
+// whose lanes form groups of G = 2^group_shift (consecutive lanes of one warp, G <= 32): lane
+// j of a group reads partials j, j + G, ... (K of them); max and sum are reduced over the
+// group by xor shuffles (every lane ends with bitwise the same values), and the lane that read
+// the rank's lse passes its exp on.
+struct RankWeight {
+  float w;     // the rank's weight
+  float m, s;  // the max and sum of the row's exps, for its lse
+};
+template <int K>
+__device__ __forceinline__ RankWeight shared_rank_weight(const RowsArgs& a, uint32_t row, uint32_t lane) {
+  const uint32_t g = 1u << a.group_shift, j = lane & (g - 1);
+  const uint32_t warp_lane = threadIdx.x & 31u;
+  const unsigned mask = g == 32 ? 0xffffffffu : ((1u << g) - 1u) << (warp_lane & ~(g - 1));
+  float l[K];
+  float m = load_lses<K>(a, row, j, g, l);
+  for (uint32_t o = g >> 1; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(mask, m, o));
+  const float m_sub = m == -INFINITY ? 0.0f : m;
+  const uint32_t rank_slot = static_cast<uint32_t>(a.rank) >> a.group_shift;
+  float s = 0.0f, e_rank = 0.0f;
+#pragma unroll
+  for (int k = 0; k < K; ++k) {
+    const float e = weight_exp(a, l[k], m_sub);
+    s += e;
+    e_rank = k == static_cast<int>(rank_slot) ? e : e_rank;
+  }
+  for (uint32_t o = g >> 1; o > 0; o >>= 1) s += __shfl_xor_sync(mask, s, o);
+  e_rank = __shfl_sync(mask, e_rank, static_cast<int>(static_cast<uint32_t>(a.rank) & (g - 1)), static_cast<int>(g));
+  return {m == -INFINITY ? 0.0f : e_rank * reciprocal(s), m, s};
 }
 
 // merge_rows_kernel: merge_attn_states (MERGE) / correct_attn_out when every row sits at one
@@ -97,22 +160,26 @@ __device__ __forceinline__ RowLses<MAXN> row_lses(const RowsArgs& a, uint32_t ro
 //   rank's out [B, H, D] (correct: src_sn = 0); lses f32 [N, B, H] (row r of partial n at
 //   r * lse_sr + n * lse_sn); kv_lens [N, B] int32/int64 (optional); dst [B, H, D] (row
 //   stride dst_sr); dst_lse f32 [B, H] (optional, row stride dst_lse_sr); lses in base e or 2.
-//   T: the data type, moved in 16-byte vectors; MAXN >= N: fewer registers where the launch
-//   knows N is small; DEPENDENT: launched as a programmatic dependent (launch.cuh).
+//   T: the data type, moved in 16-byte vectors; MAXN: lses per lane, >= N (or, SHARED, >=
+//   N / G): fewer registers where the launch knows N is small; SHARED (correct only): the lanes
+//   of a row share its lses in groups of G = 2^group_shift; DEPENDENT: launched as a
+//   programmatic dependent (launch.cuh).
 // Grid: ceil(B * H * L / blockDim.x) blocks of 128 or 256 threads, L lanes per row (any
-// count: a row may straddle warps); thread t serves row t / L as lane t % L.
-// Each thread: its row's N lses into registers (sanitised, masked by kv_lens), their max
-// and sum; then VECTORS_PER_LANE vectors (lane, lane + L, ...): correct scales the rank's
-// row by its weight, merge sums the N weighted partials in f32 (kChunk partials' loads in
-// flight at once); lane 0 stores the merged lse last.
-template <class T, int VECTORS_PER_LANE, bool MERGE, int MAXN, bool DEPENDENT>
+// count: a row may straddle warps; SHARED: a multiple of G); thread t serves row t / L as lane
+// t % L.
+// Each thread: its first VECTORS_PER_LANE vectors' loads (lane, lane + L, ...), then its
+// row's lses (all N, or SHARED its group's share and shuffles), their max and sum; correct
+// scales the rank's row by its weight, merge sums the N weighted partials in f32 (kChunk
+// partials' loads in flight at once); lane 0 stores the merged lse last.
+template <class T, int VECTORS_PER_LANE, bool MERGE, int MAXN, bool SHARED, bool DEPENDENT>
 __global__ void __launch_bounds__(kThreads) merge_rows_kernel(const RowsArgs a) {
+  static_assert(!(MERGE && SHARED), "merges read every lse in every lane");
   constexpr int VEC = 16 / static_cast<int>(sizeof(T));
   constexpr int kChunk = MERGE ? (8 / VECTORS_PER_LANE < MAXN ? 8 / VECTORS_PER_LANE : MAXN) : 1;  // merge: partials loaded together
   using P = Pack<T, VEC>;
   const uint32_t t = blockIdx.x * blockDim.x + threadIdx.x;
   const uint32_t row = a.lanes.div(t);
-  if (row >= a.rows) return;
+  if (row >= a.rows) return;  // SHARED: whole groups (a group never spans two rows)
   const uint32_t L = a.lanes.divisor, lane = t - row * L;
   const T* src = static_cast<const T*>(a.src) + static_cast<uint64_t>(row) * a.src_sr;
   T* dst = static_cast<T*>(a.dst) + static_cast<uint64_t>(row) * a.dst_sr;
@@ -133,21 +200,28 @@ __global__ void __launch_bounds__(kThreads) merge_rows_kernel(const RowsArgs a) 
       }
   };
   load_chunk(0);  // correct: src_sn is 0 (src is the rank's out)
-  const RowLses<MAXN> r = row_lses<MAXN>(a, row);
-  const bool empty = r.m == -INFINITY;
-  const float inv_s = empty ? 0.0f : 1.0f / r.s;
-
+  float m, s;  // the max and sum of the row's exps
   if constexpr (!MERGE) {
-    float e_rank = 0.0f;
+    RankWeight rw;
+    if constexpr (SHARED) {
+      rw = shared_rank_weight<MAXN>(a, row, lane);
+    } else {
+      const RowLses<MAXN> r = row_lses<MAXN>(a, row);
+      float e_rank = 0.0f;
 #pragma unroll
-    for (int i = 0; i < MAXN; ++i) e_rank = i == a.rank ? r.e[i] : e_rank;
-    const float w = e_rank * inv_s;
+      for (int i = 0; i < MAXN; ++i) e_rank = i == a.rank ? r.e[i] : e_rank;
+      rw = {r.m == -INFINITY ? 0.0f : e_rank * reciprocal(r.s), r.m, r.s};
+    }
 #pragma unroll
     for (int i = 0; i < VECTORS_PER_LANE; ++i) {
       const uint32_t v = lane + i * L;
-      if (v < a.vectors_per_row) scale_store<T, VEC>(dst + v * VEC, w, x[i][0]);
+      if (v < a.vectors_per_row) scale_store<T, VEC>(dst + v * VEC, rw.w, x[i][0]);
     }
+    m = rw.m;
+    s = rw.s;
   } else {
+    const RowLses<MAXN> r = row_lses<MAXN>(a, row);
+    const float inv_s = r.m == -INFINITY ? 0.0f : reciprocal(r.s);
     float acc[VECTORS_PER_LANE][VEC] = {};
 #pragma unroll
     for (int c = 0; c < MAXN; c += kChunk) {
@@ -169,9 +243,58 @@ __global__ void __launch_bounds__(kThreads) merge_rows_kernel(const RowsArgs a) 
       const uint32_t v = lane + i * L;
       if (v < a.vectors_per_row) store_f32<T, VEC>(dst + v * VEC, acc[i]);
     }
+    m = r.m;
+    s = r.s;
   }
   // last: its log is off the path to the data stores
-  if (a.dst_lse && lane == 0) a.dst_lse[static_cast<uint64_t>(row) * a.dst_lse_sr] = empty ? -INFINITY : r.m + lse_log(r.s, a.lse_base_two);
+  if (a.dst_lse && lane == 0) a.dst_lse[static_cast<uint64_t>(row) * a.dst_lse_sr] = merged_lse(a, m, s);
+  if constexpr (DEPENDENT)
+    if (!a.early_trigger) allow_next_kernel_launch();
+}
+
+// merge_pair_kernel: merge_attn_states of exactly two partials without kv_lens (a prefix and
+// a suffix: the merge engines call most), for the layouts merge_rows_kernel takes, with the
+// arithmetic of its N = 2 code (bitwise the same results) and none of its general parts: no
+// loop over partials, no per-partial bounds, no kv_lens. In L2-resident merges (B2048 H16
+// D128: 26 MB) the time follows the instructions issued per vector.
+//   src: outs [2, B, H, D] (row r of partial n at src + r * src_sr + n * src_sn); lses f32
+//   [2, B, H] (r * lse_sr + n * lse_sn); dst [B, H, D] (row stride dst_sr); dst_lse f32
+//   [B, H] (optional, row stride dst_lse_sr). T: the data type, in 16-byte vectors;
+//   DEPENDENT: launched as a programmatic dependent (launch.cuh).
+// Grid: ceil(B * H * V / blockDim.x) blocks (V = vectors_per_row = a.lanes.divisor); thread t
+// serves row t / V, vector t % V.
+// Each thread: its vector of both partials, the row's two lses, their weights; one vector
+// out, and the merged lse from the row's first thread.
+template <class T, bool DEPENDENT>
+__global__ void __launch_bounds__(kThreads) merge_pair_kernel(const RowsArgs a) {
+  constexpr int VEC = 16 / static_cast<int>(sizeof(T));
+  using P = Pack<T, VEC>;
+  const uint32_t t = blockIdx.x * blockDim.x + threadIdx.x;
+  const uint32_t row = a.lanes.div(t);
+  if (row >= a.rows) return;
+  const uint32_t lane = t - row * a.lanes.divisor;
+  const T* src = static_cast<const T*>(a.src) + static_cast<uint64_t>(row) * a.src_sr + lane * VEC;
+  const float* lp = a.lses + static_cast<uint64_t>(row) * a.lse_sr;
+  if constexpr (DEPENDENT) {
+    wait_for_previous_kernel();
+    if (a.early_trigger) allow_next_kernel_launch();
+  }
+  const P x0 = load_pack<T, VEC>(src), x1 = load_pack<T, VEC>(src + a.src_sn);
+  float l0 = lp[0], l1 = lp[a.lse_sn];
+  l0 = l0 != l0 || l0 == INFINITY ? -INFINITY : l0;
+  l1 = l1 != l1 || l1 == INFINITY ? -INFINITY : l1;
+  const float m = fmaxf(l0, l1), m_sub = m == -INFINITY ? 0.0f : m;
+  const float e0 = weight_exp(a, l0, m_sub), e1 = weight_exp(a, l1, m_sub), s = e0 + e1;
+  const float inv_s = m == -INFINITY ? 0.0f : reciprocal(s);
+  const float w0 = e0 * inv_s, w1 = e1 * inv_s;
+  const P y0 = zeroed_if<T, VEC>(w0 == 0.0f, x0), y1 = zeroed_if<T, VEC>(w1 == 0.0f, x1);
+  float acc[VEC];
+#pragma unroll
+  for (int e = 0; e < VEC; ++e) acc[e] = 0.0f + w0 * y0.get(e);  // merge_rows_kernel's order
+#pragma unroll
+  for (int e = 0; e < VEC; ++e) acc[e] += w1 * y1.get(e);
+  store_f32<T, VEC>(static_cast<T*>(a.dst) + static_cast<uint64_t>(row) * a.dst_sr + lane * VEC, acc);
+  if (a.dst_lse && lane == 0) a.dst_lse[static_cast<uint64_t>(row) * a.dst_lse_sr] = merged_lse(a, m, s);
   if constexpr (DEPENDENT)
     if (!a.early_trigger) allow_next_kernel_launch();
 }
@@ -213,18 +336,32 @@ bool launch_merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
   if (a.kv_lens && (a.kv_sn < 0 || a.kv_sb < 0 || !fits(last_n * a.kv_sn + (a.B - 1) * a.kv_sb))) return false;
 
   const int64_t sms = sm_count();
-  // Large calls (several waves) keep more vectors per lane in flight: correct 4, or 2 for
-  // rows under 16 vectors with N <= 4 (more lanes per row, which short rows need; with many
-  // partials 2 was slower); merge has N loads in flight already and takes one vector per lane,
-  // except two for N = 3 and 4 (on H200, two were 7-17% slower for N <= 2 and one 5-12% slower
-  // for N = 3, 4: docs/performance.md).
-  // Correct with more than 8 partials on rows of >= 32 vectors takes 8 per lane: every lane
-  // reads its row's N lses, and fewer lanes per row read them fewer times (8-10% faster at
-  // N = 16, D >= 256; slower for N = 8 or shorter rows).
+  // Large calls (several waves) keep more vectors per lane in flight. Merge has N loads in
+  // flight already and takes one vector per lane, except two for N = 3 and 4 (on H200, two
+  // were 7-17% slower for N <= 2 and one 5-12% slower for N = 3, 4: docs/performance.md).
+  // Correct with N <= 8 takes 4, or 2 for rows under 16 vectors with N <= 4 (more lanes per
+  // row, which short rows need; with more partials 2 was slower). Correct with N > 8 shares
+  // the lses among a row's lanes (SHARED): 2 vectors per lane on rows of up to 16 vectors,
+  // else 4, and lanes per row rounded up to a power of two up to 32 so that one group of G = L
+  // lanes reads each lse once (longer rows: groups of the largest power of two dividing L).
+  // Shared lses made N = 16 5-16% faster; with N = 3-8 they were up to 36% slower on calls
+  // of 4-105 MB, where the shuffles' latency counts (docs/performance.md).
   const bool large = rows * vectors_per_row >= 4 * sms * kThreads;
-  const int correct_vectors = a.N > 8 && vectors_per_row >= 32 ? 8 : a.N <= 4 && vectors_per_row < 16 ? 2 : 4;
-  const int vectors_per_lane = !large ? 1 : correct ? correct_vectors : a.N == 3 || a.N == 4 ? 2 : 1;
-  const int64_t L = (vectors_per_row + vectors_per_lane - 1) / vectors_per_lane;
+  const bool shared = large && correct && a.N > 8;
+  int vectors_per_lane = 1;
+  if (shared) vectors_per_lane = vectors_per_row <= 16 ? 2 : 4;
+  else if (large && correct) vectors_per_lane = a.N <= 4 && vectors_per_row < 16 ? 2 : 4;
+  else if (large) vectors_per_lane = a.N == 3 || a.N == 4 ? 2 : 1;
+  int64_t L = (vectors_per_row + vectors_per_lane - 1) / vectors_per_lane;
+  int group_shift = 0;
+  if (shared) {
+    if (L <= 32) {
+      while ((int64_t{1} << group_shift) < L) ++group_shift;
+      L = int64_t{1} << group_shift;
+    } else {
+      while (group_shift < 5 && L % (int64_t{2} << group_shift) == 0) ++group_shift;
+    }
+  }
   const int64_t threads_total = rows * L;
   if (!fits(threads_total + kThreads)) return false;  // thread and row indices are 32-bit
   const auto u32 = [](int64_t v) { return static_cast<uint32_t>(v); };
@@ -239,12 +376,13 @@ bool launch_merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
              static_cast<float*>(a.dst_lse),
              a.kv_lens,
              a.kv_dtype == DType::i64,
-             a.lse_base == LseBase::two,
              threads_total <= 512 * sms,
+             lse_scales(a.lse_base == LseBase::two),
              static_cast<int32_t>(a.N),
              static_cast<int32_t>(a.rank),
              u32(rows),
              u32(vectors_per_row),
+             u32(group_shift),
              u32(src_sr),
              u32(src_sn),
              u32(dst_sr),
@@ -260,9 +398,9 @@ bool launch_merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
   // on H200), the rest in 256
   const int threads = threads_total >= 2 * sms * kThreads && (correct || vectors_per_lane > 1) ? kThreads : 128;
   const auto blocks = static_cast<unsigned>((threads_total + threads - 1) / threads);
-  const auto go = [&]<class T, int VECTORS_PER_LANE, bool MERGE, int MAXN>() {
-    launch(merge_rows_kernel<T, VECTORS_PER_LANE, MERGE, MAXN, false>, merge_rows_kernel<T, VECTORS_PER_LANE, MERGE, MAXN, true>,
-           blocks, threads, 0, stream, pdl, r);
+  const auto go = [&]<class T, int VECTORS_PER_LANE, bool MERGE, int MAXN, bool SHARED = false>() {
+    launch(merge_rows_kernel<T, VECTORS_PER_LANE, MERGE, MAXN, SHARED, false>,
+           merge_rows_kernel<T, VECTORS_PER_LANE, MERGE, MAXN, SHARED, true>, blocks, threads, 0, stream, pdl, r);
   };
   // code for the smallest of 2, 4, 8, 16 partials >= N
   const auto by_n = [&]<class T, int VECTORS_PER_LANE, bool MERGE>() {
@@ -271,12 +409,24 @@ bool launch_merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
     else if (a.N <= 8) go.template operator()<T, VECTORS_PER_LANE, MERGE, 8>();
     else go.template operator()<T, VECTORS_PER_LANE, MERGE, kMaxN>();
   };
+  // SHARED (8 < N <= 16): code for 2 lses per lane (groups of 8 lanes and more), 4 (groups of
+  // 4) or 16 (groups of 1 or 2: short or odd rows)
+  const int64_t lses_per_lane = (a.N + (int64_t{1} << group_shift) - 1) >> group_shift;
+  const auto by_share = [&]<class T, int VECTORS_PER_LANE>() {
+    if (lses_per_lane <= 2) go.template operator()<T, VECTORS_PER_LANE, false, 2, true>();
+    else if (lses_per_lane <= 4) go.template operator()<T, VECTORS_PER_LANE, false, 4, true>();
+    else go.template operator()<T, VECTORS_PER_LANE, false, kMaxN, true>();
+  };
   const auto by_type = [&]<class T>() {
-    if (correct) {
-      if (vectors_per_lane == 8) go.template operator()<T, 8, false, kMaxN>();  // 8 < N <= 16
-      else if (vectors_per_lane == 4) by_n.template operator()<T, 4, false>();
+    if (shared) {
+      if (vectors_per_lane == 2) by_share.template operator()<T, 2>();
+      else by_share.template operator()<T, 4>();
+    } else if (correct) {
+      if (vectors_per_lane == 4) by_n.template operator()<T, 4, false>();
       else if (vectors_per_lane == 2) a.N <= 2 ? go.template operator()<T, 2, false, 2>() : go.template operator()<T, 2, false, 4>();  // N <= 4
       else by_n.template operator()<T, 1, false>();
+    } else if (a.N == 2 && !a.kv_lens) {
+      launch(merge_pair_kernel<T, false>, merge_pair_kernel<T, true>, blocks, threads, 0, stream, pdl, r);
     } else {
       if (vectors_per_lane == 2) go.template operator()<T, 2, true, 4>();  // N = 3, 4
       else by_n.template operator()<T, 1, true>();

@@ -54,15 +54,33 @@ inline std::vector<MergeCase> merge_matrix() {
     cases.push_back(c);
   }
   // calls large enough (several waves of the GPU) for the CUDA kernels' several-vectors-per-
-  // lane paths: merge with N = 3, 4; correct with 2 vectors per lane (rows under 16 vectors,
-  // N <= 4), 8 (N > 8, rows of >= 32 vectors) and 4 (the rest), in each bucket of N; odd N and a
-  // padded layout included
-  for (auto [N, D, dt, l] : {std::tuple{2, 128, DType::bf16, Layout::contiguous}, {3, 128, DType::f32, Layout::padded},
-                             {3, 64, DType::bf16, Layout::contiguous}, {4, 96, DType::f16, Layout::contiguous},
-                             {5, 96, DType::bf16, Layout::contiguous}, {16, 64, DType::f32, Layout::contiguous},
-                             {12, 256, DType::bf16, Layout::contiguous}}) {
+  // lane paths: merge with N = 2 (its own kernel) and N = 3, 4; correct with N <= 8 (2 vectors
+  // per lane on rows under 16 vectors with N <= 4, else 4) and with shared lses for N > 8: 2
+  // and 4 lses per lane in groups of a whole row's lanes (2 or 4 vectors per lane); odd N and
+  // padded layouts included
+  for (auto [N, D, dt, l] : {std::tuple{2, 128, DType::bf16, Layout::contiguous}, {2, 64, DType::f16, Layout::padded},
+                             {3, 128, DType::f32, Layout::padded}, {3, 64, DType::bf16, Layout::contiguous},
+                             {4, 96, DType::f16, Layout::contiguous}, {5, 96, DType::bf16, Layout::contiguous},
+                             {16, 64, DType::f32, Layout::contiguous}, {12, 256, DType::bf16, Layout::contiguous},
+                             {16, 64, DType::bf16, Layout::contiguous}}) {
     MergeCase c;
     c.N = N, c.D = D, c.dtype = dt, c.B = 2048, c.H = 17, c.layout = l, c.adv = Adversarial::all(), c.seed = seed++;
+    cases.push_back(c);
+  }
+  // correct with shared lses on rows of more than 32 lanes (f32, 4 vectors per lane): groups of
+  // 4 lanes (36 lanes a row), 2 (34) and 1 (33: every lane reads all 9 lses); the rank's
+  // partial in another lane than the first of its group; base 2 and kv_lens on the shared path
+  // (N = 11: groups of 8 lanes, 2 lses per lane)
+  for (auto [N, D, rank_seed] : {std::tuple{16, 576, 6u}, {16, 544, 4u}, {9, 528, 2u}}) {
+    MergeCase c;
+    c.N = N, c.D = D, c.dtype = DType::f32, c.B = 64, c.H = 17, c.adv = Adversarial::all(), c.seed = seed++ * 16 + rank_seed;
+    cases.push_back(c);
+  }
+  for (bool kv_lens : {false, true}) {
+    MergeCase c;
+    c.N = 11, c.D = 128, c.dtype = DType::bf16, c.B = 1024, c.H = 17, c.base = LseBase::two, c.seed = seed++;
+    if (kv_lens) c.adv.kv_lens = true;
+    else c.adv = Adversarial::all();
     cases.push_back(c);
   }
   for (auto [B, H, D] : {std::tuple{0, 4, 8}, {3, 0, 8}, {3, 4, 0}, {0, 0, 0}}) {
