@@ -409,11 +409,12 @@ bool launch_merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
     else if (a.N <= 8) go.template operator()<T, VECTORS_PER_LANE, MERGE, 8>();
     else go.template operator()<T, VECTORS_PER_LANE, MERGE, kMaxN>();
   };
-  // SHARED (8 < N <= 16): code for 2 lses per lane (groups of 8 lanes and more), 4 (groups of
-  // 4) or 16 (groups of 1 or 2: short or odd rows)
+  // SHARED (8 < N <= 16): code for 1 lse per lane (groups of 16 or 32 lanes), 2 (groups of 8),
+  // 4 (groups of 4) or 16 (groups of 1 or 2: short or odd rows)
   const int64_t lses_per_lane = (a.N + (int64_t{1} << group_shift) - 1) >> group_shift;
   const auto by_share = [&]<class T, int VECTORS_PER_LANE>() {
-    if (lses_per_lane <= 2) go.template operator()<T, VECTORS_PER_LANE, false, 2, true>();
+    if (lses_per_lane <= 1) go.template operator()<T, VECTORS_PER_LANE, false, 1, true>();
+    else if (lses_per_lane <= 2) go.template operator()<T, VECTORS_PER_LANE, false, 2, true>();
     else if (lses_per_lane <= 4) go.template operator()<T, VECTORS_PER_LANE, false, 4, true>();
     else go.template operator()<T, VECTORS_PER_LANE, false, kMaxN, true>();
   };

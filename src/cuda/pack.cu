@@ -5,7 +5,6 @@
 // kChunksPerThread chunks in flight per thread. The copy kernel is a programmatic dependent
 // launch of the scan (sm_90+): its launch and block scheduling overlap the scan, and it waits
 // for the offsets on the GPU.
-#include <cub/block/block_scan.cuh>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -25,34 +24,60 @@ namespace {
 using detail::FastDiv;
 using detail::PackArgs;
 constexpr int kScanThreads = 1024;
+constexpr int kScanLengths = 4;  // lengths per thread and pass: B <= 4096 in one pass
 constexpr int kCopyThreads = 256;
 constexpr int kChunksPerThread = 4;  // loads in flight per thread: one per chunk leaves copies at half of bandwidth
 
 // lengths_to_offsets_kernel: offsets[0] = 0, offsets[b + 1] = offsets[b] + max(lengths[b], 0).
 //   lengths [B] int32/int64 (element stride `stride`), offsets [B + 1] int64 (workspace).
-// Grid: one block of kScanThreads threads; it walks B in tiles of kScanThreads, carrying the
-// running total. Each thread: one length per tile, summed by a block-wide inclusive scan.
+// Grid: one block of kScanThreads threads; it walks B in passes of kScanThreads *
+// kScanLengths, every thread carrying the running total.
+// Each thread: kScanLengths consecutive lengths and their running sums; its sum's prefix
+// within the warp by shuffles, the warps' prefixes by warp 0 in shared memory (two barriers
+// a pass); then its kScanLengths offsets. A pass of one length per thread through cub's
+// BlockScan took 1.1 us (H200): 5.7 us for B = 4096, a quarter of a pack of 59 MB.
 __global__ void __launch_bounds__(kScanThreads)
     lengths_to_offsets_kernel(const void* lengths, DType dtype, int64_t stride, int64_t B, int64_t* offsets) {
-  using Scan = cub::BlockScan<int64_t, kScanThreads>;
-  __shared__ typename Scan::TempStorage temp;
-  __shared__ int64_t carry;
+  constexpr int kWarps = kScanThreads / 32;
+  __shared__ int64_t warp_totals[kWarps];
   allow_next_kernel_launch();  // the copy kernel's blocks may be scheduled now: they wait for this one to finish
-  if (threadIdx.x == 0) {
-    carry = 0;
-    offsets[0] = 0;
-  }
-  __syncthreads();
-  for (int64_t base = 0; base < B; base += kScanThreads) {
-    const int64_t i = base + threadIdx.x;
-    const int64_t len = i < B ? max(load_index(lengths, dtype, i * stride), int64_t{0}) : 0;
-    int64_t inclusive, total;
-    Scan(temp).InclusiveSum(len, inclusive, total);
-    const int64_t c = carry;
-    if (i < B) offsets[i + 1] = c + inclusive;
-    __syncthreads();  // everyone has read carry (and temp) before they change
-    if (threadIdx.x == 0) carry = c + total;
+  const int lane = static_cast<int>(threadIdx.x & 31), warp = static_cast<int>(threadIdx.x >> 5);
+  if (threadIdx.x == 0) offsets[0] = 0;
+  int64_t carry = 0;  // the lengths of the passes before
+  for (int64_t base = 0; base < B; base += int64_t{kScanThreads} * kScanLengths) {
+    const int64_t first = base + static_cast<int64_t>(threadIdx.x) * kScanLengths;
+    int64_t run[kScanLengths];  // running sums of this thread's lengths
+    int64_t sum = 0;
+#pragma unroll
+    for (int k = 0; k < kScanLengths; ++k) {
+      const int64_t i = first + k;
+      sum += i < B ? max(load_index(lengths, dtype, i * stride), int64_t{0}) : 0;
+      run[k] = sum;
+    }
+    int64_t inclusive = sum;  // the sums of this warp's threads up to this one
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+      const int64_t v = __shfl_up_sync(0xffffffffu, inclusive, o);
+      if (lane >= o) inclusive += v;
+    }
+    if (lane == 31) warp_totals[warp] = inclusive;
     __syncthreads();
+    if (warp == 0) {
+      int64_t w = warp_totals[lane];
+#pragma unroll
+      for (int o = 1; o < 32; o <<= 1) {
+        const int64_t v = __shfl_up_sync(0xffffffffu, w, o);
+        if (lane >= o) w += v;
+      }
+      warp_totals[lane] = w;  // now inclusive over warps
+    }
+    __syncthreads();
+    const int64_t before = carry + (warp > 0 ? warp_totals[warp - 1] : 0) + inclusive - sum;
+#pragma unroll
+    for (int k = 0; k < kScanLengths; ++k)
+      if (first + k < B) offsets[first + k + 1] = before + run[k];
+    carry += warp_totals[kWarps - 1];
+    __syncthreads();  // every thread has read warp_totals before the next pass writes it
   }
 }
 

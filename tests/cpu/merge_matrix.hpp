@@ -76,6 +76,11 @@ inline std::vector<MergeCase> merge_matrix() {
     c.N = N, c.D = D, c.dtype = DType::f32, c.B = 64, c.H = 17, c.adv = Adversarial::all(), c.seed = seed++ * 16 + rank_seed;
     cases.push_back(c);
   }
+  {  // groups of 16 lanes, one lse per lane
+    MergeCase c;
+    c.N = 16, c.D = 512, c.dtype = DType::bf16, c.B = 128, c.H = 17, c.adv = Adversarial::all(), c.seed = seed++;
+    cases.push_back(c);
+  }
   for (bool kv_lens : {false, true}) {
     MergeCase c;
     c.N = 11, c.D = 128, c.dtype = DType::bf16, c.B = 1024, c.H = 17, c.base = LseBase::two, c.seed = seed++;

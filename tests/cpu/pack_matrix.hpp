@@ -50,6 +50,17 @@ inline std::vector<PackCase> pack_matrix(bool for_unpack) {
       cases.push_back(c);
     }
   }
+  // many sequences: the CUDA scan of the lengths in passes of 4096 (two and a part), zeros
+  // among them, both index dtypes
+  for (DType index : {DType::i32, DType::i64}) {
+    PackCase c;
+    c.lengths.resize(9001);
+    for (size_t i = 0; i < c.lengths.size(); ++i) c.lengths[i] = static_cast<int64_t>((i * 7 + i / 5) % 4);
+    c.features = {2};
+    c.index_dtype = index;
+    c.seed = seed++;
+    cases.push_back(c);
+  }
   PackCase longer;  // max_len longer than every sequence: extra padding rows
   longer.lengths = {2, 3};
   longer.max_len = 6;
