@@ -3,11 +3,13 @@
 # working tree ("after") and a git ref ("before", built from `git archive`), each sweep run by
 # both CLIs back to back, then one table joined by bench/ab_join.py (time before, after, the
 # ratio, % of copy). Also runs the GPU tests of the working tree.
-#   usage: OUT=/some/dir [SKIP="test"] bash bench/device_ab.sh BEFORE_REF [ops...]
+#   usage: OUT=/some/dir [SKIP="test"] bash bench/device_ab.sh BEFORE [ops...]
+#   BEFORE a git ref, or a tar file of the tree (`git archive REF > .peer/before.tar`, for a
+#          commit the device's copy of the repository does not have yet)
 #   ops    default: correct merge pack unpack (merge-varlen runs after, on the working tree only)
 set -uo pipefail
 source bench/device_env.sh
-BEFORE=${1:?usage: bench/device_ab.sh BEFORE_REF [ops...]}
+BEFORE=${1:?usage: bench/device_ab.sh BEFORE [ops...]}
 shift
 OPS=("${@:-}")
 [ -z "${OPS[*]}" ] && OPS=(correct merge pack unpack)
@@ -18,7 +20,11 @@ configure() {  # source dir, build dir
 }
 step build "after: working tree; before: $BEFORE"
 rm -rf /tmp/cpattn-before && mkdir -p /tmp/cpattn-before
-git archive "$BEFORE" | tar -x -C /tmp/cpattn-before || { echo "cannot read $BEFORE from git"; exit 1; }
+if [ -f "$BEFORE" ]; then
+  tar -xf "$BEFORE" -C /tmp/cpattn-before || { echo "cannot read the tar file $BEFORE"; exit 1; }
+else
+  git archive "$BEFORE" | tar -x -C /tmp/cpattn-before || { echo "cannot read $BEFORE from git"; exit 1; }
+fi
 [ -d .deps ] && cp -r .deps /tmp/cpattn-before/
 (configure /tmp/cpattn-before build-before && cmake --build build-before -j8 --target cpattn_cli >>"$LOG" 2>&1) &
 configure . build-after && cmake --build build-after -j12 --target cpattn_cli test_cuda >>"$LOG" 2>&1 || { tail -60 "$LOG"; exit 1; }
