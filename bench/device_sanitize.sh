@@ -49,7 +49,7 @@ for tool in "${TOOLS[@]}"; do
   {
     echo "## $tool: rc $(cat "$f.rc"), tests run $(grep -c '^\[ RUN' "$f"), ok $(grep -c '^\[       OK' "$f"), skipped $(grep -c '^\[  SKIPPED' "$f")"
     grep -E "ERROR SUMMARY|RACECHECK SUMMARY|^\[  PASSED|^\[  FAILED|^=========  (Invalid|Race|Uninitialized|Barrier|Program hit)" "$f" | sort | uniq -c | head -20
-    grep -q "ERROR SUMMARY" "$f" || echo "no summary (timed out): last test $(grep '^\[ RUN' "$f" | tail -1)"
+    grep -qE "ERROR SUMMARY|RACECHECK SUMMARY" "$f" || echo "no summary (timed out): last test $(grep '^\[ RUN' "$f" | tail -1)"
   } | tee -a "$OUT/sanitize.txt" "$LOG"
 done
 step done
