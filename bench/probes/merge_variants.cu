@@ -29,7 +29,7 @@
 
 #include "../../src/backend/fast_div.hpp"
 #include "../../src/cuda/backend.hpp"
-#include "probe_timing.cuh"
+#include "probe_support.cuh"
 
 using bf16 = __nv_bfloat16;
 using cpattn::detail::FastDiv;
@@ -274,16 +274,6 @@ __global__ void __launch_bounds__(kScanThreads) scan_once(const int32_t* lengths
     if (i < B) offsets[i + 1] = len[k];
   }
   if (threadIdx.x == 0) offsets[0] = 0;
-}
-
-__global__ void fill_random(bf16* p, size_t n, uint32_t seed) {
-  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n; i += static_cast<size_t>(gridDim.x) * blockDim.x) {
-    uint32_t h = static_cast<uint32_t>(i) * 2654435761u ^ seed;
-    h ^= h >> 15;
-    h *= 2246822519u;
-    h ^= h >> 13;
-    p[i] = __float2bfloat16(static_cast<float>(h & 0xffff) / 32768.0f - 1.0f);
-  }
 }
 
 template <class T>

@@ -15,7 +15,7 @@
 #include <cstdio>
 #include <vector>
 
-#include "probe_timing.cuh"
+#include "probe_support.cuh"
 
 using bf16 = __nv_bfloat16;
 
@@ -133,17 +133,6 @@ __global__ void merge2_flat(const Merge2Args m) {
 template <int GRIDDEP, bool WB>
 __global__ void merge2_flat_padded(const Merge2ArgsPadded m) {
   merge2_body<GRIDDEP, WB>(m.m);
-}
-
-// bf16 values in [-1, 1) from a hash of the index (a memset fills every line with one value)
-__global__ void fill_random(bf16* p, size_t n, uint32_t seed) {
-  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n; i += static_cast<size_t>(gridDim.x) * blockDim.x) {
-    uint32_t h = static_cast<uint32_t>(i) * 2654435761u ^ seed;
-    h ^= h >> 15;
-    h *= 2246822519u;
-    h ^= h >> 13;
-    p[i] = __float2bfloat16(static_cast<float>(h & 0xffff) / 32768.0f - 1.0f);
-  }
 }
 
 int main(int argc, char** argv) {

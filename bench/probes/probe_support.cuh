@@ -1,7 +1,11 @@
 #pragma once
-// Shared by the standalone probes in bench/probes: a CUDA error check and the timing of
-// `cpattn bench` (the median of 9 replays of a CUDA graph of 50 back-to-back calls).
+// Shared by the standalone probes in bench/probes: a CUDA error check, the timing of
+// `cpattn bench` (the median of 9 replays of a CUDA graph of 50 back-to-back calls) and
+// random bf16 data.
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
+
+#include <cstdint>
 
 #include <algorithm>
 #include <cstdio>
@@ -51,4 +55,16 @@ inline double time_us(cudaStream_t s, const std::function<void()>& fn) {
   CHECK(cudaGraphExecDestroy(x));
   CHECK(cudaGraphDestroy(g));
   return t[4];
+}
+
+// bf16 values in [-1, 1) from a hash of the index (a memset fills every line with one value).
+// Grid-stride: any grid covers any n. One probe per binary, so defining it here is fine.
+__global__ void fill_random(__nv_bfloat16* p, size_t n, uint32_t seed) {
+  for (size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x; i < n; i += static_cast<size_t>(gridDim.x) * blockDim.x) {
+    uint32_t h = static_cast<uint32_t>(i) * 2654435761u ^ seed;
+    h ^= h >> 15;
+    h *= 2246822519u;
+    h ^= h >> 13;
+    p[i] = __float2bfloat16(static_cast<float>(h & 0xffff) / 32768.0f - 1.0f);
+  }
 }
