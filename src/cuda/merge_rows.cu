@@ -6,12 +6,13 @@
 // (L need not be a power of two nor stay inside one warp): lane i handles vectors i, i + L,
 // ... (VECTORS_PER_LANE of them). In merges and small calls every lane reads the row's N lses
 // itself (the same L1 line for the row's lanes) and reduces them in registers: no shuffles, no
-// shared memory, no barrier. Large correct calls with N >= 3 share the lses instead: the lanes
+// shared memory, no barrier. Large correct calls with N > 8 share the lses instead: the lanes
 // of a row, in groups of a power of two inside one warp, read N / G each and reduce by
 // shuffles (with every lane reading all N, the lse loads and exps were the bound: correct N =
-// 16 at D = 64 ran at 72% of copy). Index math is 32-bit and the lse base comes as two factors
-// (no branch on it): decode calls are latency bound, and the kernel of merge.cu spends many
-// more instructions per warp on general strides and run-time dtypes.
+// 16 at D = 64 ran at 72% of copy). Merges of exactly two partials run merge_pair_kernel, the
+// N = 2 code without the general parts. Index math is 32-bit and the lse base comes as two
+// factors (no branch on it): decode calls are latency bound, and the kernel of merge.cu spends
+// many more instructions per warp on general strides and run-time dtypes.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -423,8 +424,11 @@ bool launch_merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
       if (vectors_per_lane == 2) by_share.template operator()<T, 2>();
       else by_share.template operator()<T, 4>();
     } else if (correct) {
-      if (vectors_per_lane == 4) by_n.template operator()<T, 4, false>();
-      else if (vectors_per_lane == 2) a.N <= 2 ? go.template operator()<T, 2, false, 2>() : go.template operator()<T, 2, false, 4>();  // N <= 4
+      if (vectors_per_lane == 4) {  // large, N <= 8
+        if (a.N <= 2) go.template operator()<T, 4, false, 2>();
+        else if (a.N <= 4) go.template operator()<T, 4, false, 4>();
+        else go.template operator()<T, 4, false, 8>();
+      } else if (vectors_per_lane == 2) a.N <= 2 ? go.template operator()<T, 2, false, 2>() : go.template operator()<T, 2, false, 4>();  // N <= 4
       else by_n.template operator()<T, 1, false>();
     } else if (a.N == 2 && !a.kv_lens) {
       launch(merge_pair_kernel<T, false>, merge_pair_kernel<T, true>, blocks, threads, 0, stream, pdl, r);
