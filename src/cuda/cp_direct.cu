@@ -154,7 +154,7 @@ __global__ void __launch_bounds__(kThreads, kBlocksPerSm) cp_direct_kernel(const
       float l = -INFINITY;
       if (active && lane < a.N) {
         l = reinterpret_cast<const float*>(mine + static_cast<size_t>(lane) * a.slot_bytes + lse_offset)[row];
-        if (isnan(l) || l == INFINITY) l = -INFINITY;  // sanitize
+        l = sanitized_lse(l);
       }
       float top = l;
 #pragma unroll

@@ -120,6 +120,9 @@ __device__ __forceinline__ void scale_store(T* p, float w, const Pack<T, VEC>& x
   store_f32<T, VEC>(p, y);
 }
 
+// A partial's lse as the merges read it: NaN and +inf mark an empty partial, as -inf does.
+__device__ __forceinline__ float sanitized_lse(float l) { return l != l || l == INFINITY ? -INFINITY : l; }
+
 // exp and log in the lses' base: 2 (lse_base_two: log2 units, as FlashInfer's) or e.
 // exp is the hardware's ex2.approx (of x * log2(e) in base e): 2 instructions where expf's
 // range reduction takes ~10, and merges with many partials were bound by them (up to 15%

@@ -70,7 +70,7 @@ struct PartialLses {
   int64_t kv_off, kv_sn;
   __device__ __forceinline__ float operator()(int64_t r) const {
     float l = load_float(lses, static_cast<DType>(dtype), off + r * sn);
-    if (l != l || l == INFINITY) l = -INFINITY;
+    l = sanitized_lse(l);
     if (kv_lens && load_index(kv_lens, static_cast<DType>(kv_dtype), kv_off + r * kv_sn) == 0) l = -INFINITY;
     return l;
   }

@@ -82,7 +82,7 @@ __device__ __forceinline__ float load_lses(const RowsArgs& a, uint32_t row, uint
   float m = -INFINITY;
 #pragma unroll
   for (int k = 0; k < K; ++k) {
-    l[k] = l[k] != l[k] || l[k] == INFINITY ? -INFINITY : l[k];
+    l[k] = sanitized_lse(l[k]);
     m = fmaxf(m, l[k]);
   }
   return m;
@@ -281,9 +281,7 @@ __global__ void __launch_bounds__(kThreads) merge_pair_kernel(const RowsArgs a) 
     if (a.early_trigger) allow_next_kernel_launch();
   }
   const P x0 = load_pack<T, VEC>(src), x1 = load_pack<T, VEC>(src + a.src_sn);
-  float l0 = lp[0], l1 = lp[a.lse_sn];
-  l0 = l0 != l0 || l0 == INFINITY ? -INFINITY : l0;
-  l1 = l1 != l1 || l1 == INFINITY ? -INFINITY : l1;
+  const float l0 = sanitized_lse(lp[0]), l1 = sanitized_lse(lp[a.lse_sn]);
   const float m = fmaxf(l0, l1), m_sub = m == -INFINITY ? 0.0f : m;
   const float e0 = weight_exp(a, l0, m_sub), e1 = weight_exp(a, l1, m_sub), s = e0 + e1;
   const float inv_s = m == -INFINITY ? 0.0f : reciprocal(s);
