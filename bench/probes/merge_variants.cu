@@ -15,7 +15,7 @@
 //
 //   cmake --build build --target cpattn
 //   nvcc -O3 -std=c++20 -arch=sm_90 --expt-relaxed-constexpr -Iinclude -Ibuild/include \
-//     bench/probes/merge_variants.cu build/libcpattn.a -lnccl -o merge_variants && ./merge_variants
+//     bench/probes/merge_variants.cu build/libcpattn.a -lnccl -o merge_variants && ./merge_variants [A B C D]
 #include <cub/block/block_scan.cuh>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -320,7 +320,14 @@ cpattn::detail::MergeArgs cpattn_args(int64_t N, int64_t B, int64_t H, int64_t D
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  // optional arguments: the parts to run (A B C D), default all
+  const auto part_on = [&](char part) {
+    if (argc < 2) return true;
+    for (int i = 1; i < argc; ++i)
+      if (argv[i][0] == part) return true;
+    return false;
+  };
   cudaStream_t s;
   CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
   cudaDeviceProp prop;
@@ -334,6 +341,7 @@ int main() {
 
   // A. merge of two partials, D = 128
   for (int B : {1024, 2048, 4096, 32768}) {
+    if (!part_on('A')) break;
     const int H = 16, D = 128;
     const uint32_t R = static_cast<uint32_t>(B) * H;
     const size_t part = static_cast<size_t>(R) * D;
@@ -371,7 +379,7 @@ int main() {
   }
 
   // B. correct at decode size: B1 H32 D128 N2, in place
-  {
+  if (part_on('B')) {
     const int R = 32, D = 128;
     bf16* out = random_bf16(R * D);
     float* lses = device_copy(random_lses(2 * R, rng));
@@ -398,7 +406,7 @@ int main() {
   }
 
   // C. correct with many partials on short rows, in place
-  {
+  if (part_on('C')) {
     struct Shape {
       int B, H, D, N;
     };
@@ -424,6 +432,7 @@ int main() {
           line("C", shape, "L2 VPL4 shared", time_us(s, [&] { correct_many<2, 4, 16, true><<<grid(2), 256, 0, s>>>(out, lses, olse, R, vpr, rank); }), mb);
           line("C", shape, "L4 VPL2 shared", time_us(s, [&] { correct_many<4, 2, 16, true><<<grid(4), 256, 0, s>>>(out, lses, olse, R, vpr, rank); }), mb);
           line("C", shape, "L4 VPL4 shared", time_us(s, [&] { correct_many<4, 4, 16, true><<<grid(4), 256, 0, s>>>(out, lses, olse, R, vpr, rank); }), mb);
+          if (sh.D == 96) line("C", shape, "L4 VPL3 shared", time_us(s, [&] { correct_many<4, 3, 16, true><<<grid(4), 256, 0, s>>>(out, lses, olse, R, vpr, rank); }), mb);
           line("C", shape, "L8 VPL2 shared", time_us(s, [&] { correct_many<8, 2, 16, true><<<grid(8), 256, 0, s>>>(out, lses, olse, R, vpr, rank); }), mb);
           line("C", shape, "L16 VPL1 shared", time_us(s, [&] { correct_many<16, 1, 16, true><<<grid(16), 256, 0, s>>>(out, lses, olse, R, vpr, rank); }), mb);
           line("C", shape, "L4 VPL4 no lses (floor)", time_us(s, [&] { correct_many<4, 4, 16, true, false><<<grid(4), 256, 0, s>>>(out, lses, olse, R, vpr, rank); }), mb);
@@ -442,7 +451,7 @@ int main() {
   }
 
   // D. the lengths scan, and pack B4096 Lmax2 F2048 with and without it
-  {
+  if (part_on('D')) {
     for (int B : {1024, 4096, 8192}) {
       std::vector<int32_t> len(B);
       std::uniform_int_distribution<int> u(1, 2);

@@ -45,7 +45,6 @@ struct RowsArgs {
   LseScales scales;       // the lses' base
   int32_t N, rank;        // rank < 0: merge
   uint32_t rows, vectors_per_row;
-  uint32_t group_shift;   // SHARED: a row's lanes read its lses in groups of 2^group_shift
   // element strides: between rows, and between partials
   uint32_t src_sr, src_sn, dst_sr, lse_sr, lse_sn, dst_lse_sr, kv_sn, kv_sb;
   FastDiv lanes;  // thread -> (row, lane); divisor = L
@@ -124,25 +123,29 @@ __device__ __forceinline__ RowLses<MAXN> row_lses(const RowsArgs& a, uint32_t ro
   return r;
 }
 
-// correct with shared lses: the rank's weight exp(l_rank - lse) and the merged lse of a row
-// whose lanes form groups of G = 2^group_shift (consecutive lanes of one warp, G <= 32): lane
-// j of a group reads partials j, j + G, ... (K of them); max and sum are reduced over the
-// group by xor shuffles (every lane ends with bitwise the same values), and the lane that read
-// the rank's lse passes its exp on.
+// correct: the rank's weight exp(l_rank - lse) and the merged lse of a row whose lanes form
+// groups of GROUP (a power of two <= 32; consecutive lanes of one warp): lane j of a group
+// reads partials j, j + GROUP, ... (K of them); max and sum are reduced over the group by xor
+// shuffles (every lane ends with bitwise the same values), and the lane that read the rank's
+// lse passes its exp on. GROUP = 1: every lane reads all N, no shuffles. GROUP is a template
+// parameter: with it a run-time value, the shuffle loops and their masks were 10-12% of the
+// time of correct N = 16 at D = 64 and 96, whose issue slots were half busy (H200).
 struct RankWeight {
   float w;     // the rank's weight
   float m, s;  // the max and sum of the row's exps, for its lse
 };
-template <int K>
-__device__ __forceinline__ RankWeight shared_rank_weight(const RowsArgs& a, uint32_t row, uint32_t lane) {
-  const uint32_t g = 1u << a.group_shift, j = lane & (g - 1);
-  const uint32_t warp_lane = threadIdx.x & 31u;
-  const unsigned mask = g == 32 ? 0xffffffffu : ((1u << g) - 1u) << (warp_lane & ~(g - 1));
+template <int GROUP, int K>
+__device__ __forceinline__ RankWeight rank_weight(const RowsArgs& a, uint32_t row, uint32_t lane) {
+  static_assert(GROUP >= 1 && GROUP <= 32 && (GROUP & (GROUP - 1)) == 0, "a group is a power of two of one warp's lanes");
+  constexpr uint32_t g = GROUP;
+  const uint32_t j = lane & (g - 1);
+  const unsigned mask = g == 32 ? 0xffffffffu : ((1u << g) - 1u) << ((threadIdx.x & 31u) & ~(g - 1));
   float l[K];
   float m = load_lses<K>(a, row, j, g, l);
+#pragma unroll
   for (uint32_t o = g >> 1; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(mask, m, o));
   const float m_sub = m == -INFINITY ? 0.0f : m;
-  const uint32_t rank_slot = static_cast<uint32_t>(a.rank) >> a.group_shift;
+  const uint32_t rank = static_cast<uint32_t>(a.rank), rank_slot = rank / g;
   float s = 0.0f, e_rank = 0.0f;
 #pragma unroll
   for (int k = 0; k < K; ++k) {
@@ -150,8 +153,11 @@ __device__ __forceinline__ RankWeight shared_rank_weight(const RowsArgs& a, uint
     s += e;
     e_rank = k == static_cast<int>(rank_slot) ? e : e_rank;
   }
-  for (uint32_t o = g >> 1; o > 0; o >>= 1) s += __shfl_xor_sync(mask, s, o);
-  e_rank = __shfl_sync(mask, e_rank, static_cast<int>(static_cast<uint32_t>(a.rank) & (g - 1)), static_cast<int>(g));
+  if constexpr (GROUP > 1) {
+#pragma unroll
+    for (uint32_t o = g >> 1; o > 0; o >>= 1) s += __shfl_xor_sync(mask, s, o);
+    e_rank = __shfl_sync(mask, e_rank, static_cast<int>(rank & (g - 1)), static_cast<int>(g));
+  }
   return {m == -INFINITY ? 0.0f : e_rank * reciprocal(s), m, s};
 }
 
@@ -161,26 +167,26 @@ __device__ __forceinline__ RankWeight shared_rank_weight(const RowsArgs& a, uint
 //   rank's out [B, H, D] (correct: src_sn = 0); lses f32 [N, B, H] (row r of partial n at
 //   r * lse_sr + n * lse_sn); kv_lens [N, B] int32/int64 (optional); dst [B, H, D] (row
 //   stride dst_sr); dst_lse f32 [B, H] (optional, row stride dst_lse_sr); lses in base e or 2.
-//   T: the data type, moved in 16-byte vectors; MAXN: lses per lane, >= N (or, SHARED, >=
-//   N / G): fewer registers where the launch knows N is small; SHARED (correct only): the lanes
-//   of a row share its lses in groups of G = 2^group_shift; DEPENDENT: launched as a
+//   T: the data type, moved in 16-byte vectors; MAXN: lses per lane, >= N (or >= N / GROUP):
+//   fewer registers where the launch knows N is small; GROUP (correct only): the lanes of a
+//   row share its lses in groups of GROUP (1: every lane reads all); DEPENDENT: launched as a
 //   programmatic dependent (launch.cuh).
 // Grid: ceil(B * H * L / blockDim.x) blocks of 128 or 256 threads, L lanes per row (any
-// count: a row may straddle warps; SHARED: a multiple of G); thread t serves row t / L as lane
+// count: a row may straddle warps; a multiple of GROUP); thread t serves row t / L as lane
 // t % L.
 // Each thread: its first VECTORS_PER_LANE vectors' loads (lane, lane + L, ...), then its
-// row's lses (all N, or SHARED its group's share and shuffles), their max and sum; correct
-// scales the rank's row by its weight, merge sums the N weighted partials in f32 (kChunk
-// partials' loads in flight at once); lane 0 stores the merged lse last.
-template <class T, int VECTORS_PER_LANE, bool MERGE, int MAXN, bool SHARED, bool DEPENDENT>
+// row's lses (all N, or its group's share and shuffles), their max and sum; correct scales
+// the rank's row by its weight, merge sums the N weighted partials in f32 (kChunk partials'
+// loads in flight at once); lane 0 stores the merged lse last.
+template <class T, int VECTORS_PER_LANE, bool MERGE, int MAXN, int GROUP, bool DEPENDENT>
 __global__ void __launch_bounds__(kThreads) merge_rows_kernel(const RowsArgs a) {
-  static_assert(!(MERGE && SHARED), "merges read every lse in every lane");
+  static_assert(!MERGE || GROUP == 1, "merges read every lse in every lane");
   constexpr int VEC = 16 / static_cast<int>(sizeof(T));
   constexpr int kChunk = MERGE ? (8 / VECTORS_PER_LANE < MAXN ? 8 / VECTORS_PER_LANE : MAXN) : 1;  // merge: partials loaded together
   using P = Pack<T, VEC>;
   const uint32_t t = blockIdx.x * blockDim.x + threadIdx.x;
   const uint32_t row = a.lanes.div(t);
-  if (row >= a.rows) return;  // SHARED: whole groups (a group never spans two rows)
+  if (row >= a.rows) return;  // whole groups (a group never spans two rows)
   const uint32_t L = a.lanes.divisor, lane = t - row * L;
   const T* src = static_cast<const T*>(a.src) + static_cast<uint64_t>(row) * a.src_sr;
   T* dst = static_cast<T*>(a.dst) + static_cast<uint64_t>(row) * a.dst_sr;
@@ -203,16 +209,7 @@ __global__ void __launch_bounds__(kThreads) merge_rows_kernel(const RowsArgs a) 
   load_chunk(0);  // correct: src_sn is 0 (src is the rank's out)
   float m, s;  // the max and sum of the row's exps
   if constexpr (!MERGE) {
-    RankWeight rw;
-    if constexpr (SHARED) {
-      rw = shared_rank_weight<MAXN>(a, row, lane);
-    } else {
-      const RowLses<MAXN> r = row_lses<MAXN>(a, row);
-      float e_rank = 0.0f;
-#pragma unroll
-      for (int i = 0; i < MAXN; ++i) e_rank = i == a.rank ? r.e[i] : e_rank;
-      rw = {r.m == -INFINITY ? 0.0f : e_rank * reciprocal(r.s), r.m, r.s};
-    }
+    const RankWeight rw = rank_weight<GROUP, MAXN>(a, row, lane);
 #pragma unroll
     for (int i = 0; i < VECTORS_PER_LANE; ++i) {
       const uint32_t v = lane + i * L;
@@ -340,7 +337,7 @@ bool launch_merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
   // were 7-17% slower for N <= 2 and one 5-12% slower for N = 3, 4: docs/performance.md).
   // Correct with N <= 8 takes 4, or 2 for rows under 16 vectors with N <= 4 (more lanes per
   // row, which short rows need; with more partials 2 was slower). Correct with N > 8 shares
-  // the lses among a row's lanes (SHARED): 2 vectors per lane on rows of up to 16 vectors,
+  // the lses among a row's lanes (shared): 2 vectors per lane on rows of up to 16 vectors,
   // else 4, and lanes per row rounded up to a power of two up to 32 so that one group of G = L
   // lanes reads each lse once (longer rows: groups of the largest power of two dividing L).
   // Shared lses made N = 16 5-16% faster; with N = 3-8 they were up to 36% slower on calls
@@ -352,13 +349,13 @@ bool launch_merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
   else if (large && correct) vectors_per_lane = a.N <= 4 && vectors_per_row < 16 ? 2 : 4;
   else if (large) vectors_per_lane = a.N == 3 || a.N == 4 ? 2 : 1;
   int64_t L = (vectors_per_row + vectors_per_lane - 1) / vectors_per_lane;
-  int group_shift = 0;
+  int group = 1;  // lanes sharing a row's lses
   if (shared) {
     if (L <= 32) {
-      while ((int64_t{1} << group_shift) < L) ++group_shift;
-      L = int64_t{1} << group_shift;
+      while (group < L) group *= 2;
+      L = group;
     } else {
-      while (group_shift < 5 && L % (int64_t{2} << group_shift) == 0) ++group_shift;
+      while (group < 32 && L % (2 * group) == 0) group *= 2;
     }
   }
   const int64_t threads_total = rows * L;
@@ -381,7 +378,6 @@ bool launch_merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
              static_cast<int32_t>(a.rank),
              u32(rows),
              u32(vectors_per_row),
-             u32(group_shift),
              u32(src_sr),
              u32(src_sn),
              u32(dst_sr),
@@ -397,9 +393,9 @@ bool launch_merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
   // on H200), the rest in 256
   const int threads = threads_total >= 2 * sms * kThreads && (correct || vectors_per_lane > 1) ? kThreads : 128;
   const auto blocks = static_cast<unsigned>((threads_total + threads - 1) / threads);
-  const auto go = [&]<class T, int VECTORS_PER_LANE, bool MERGE, int MAXN, bool SHARED = false>() {
-    launch(merge_rows_kernel<T, VECTORS_PER_LANE, MERGE, MAXN, SHARED, false>,
-           merge_rows_kernel<T, VECTORS_PER_LANE, MERGE, MAXN, SHARED, true>, blocks, threads, 0, stream, pdl, r);
+  const auto go = [&]<class T, int VECTORS_PER_LANE, bool MERGE, int MAXN, int GROUP = 1>() {
+    launch(merge_rows_kernel<T, VECTORS_PER_LANE, MERGE, MAXN, GROUP, false>,
+           merge_rows_kernel<T, VECTORS_PER_LANE, MERGE, MAXN, GROUP, true>, blocks, threads, 0, stream, pdl, r);
   };
   // code for the smallest of 2, 4, 8, 16 partials >= N
   const auto by_n = [&]<class T, int VECTORS_PER_LANE, bool MERGE>() {
@@ -408,19 +404,25 @@ bool launch_merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
     else if (a.N <= 8) go.template operator()<T, VECTORS_PER_LANE, MERGE, 8>();
     else go.template operator()<T, VECTORS_PER_LANE, MERGE, kMaxN>();
   };
-  // SHARED (8 < N <= 16): code for 1 lse per lane (groups of 16 or 32 lanes), 2 (groups of 8),
-  // 4 (groups of 4) or 16 (groups of 1 or 2: short or odd rows)
-  const int64_t lses_per_lane = (a.N + (int64_t{1} << group_shift) - 1) >> group_shift;
-  const auto by_share = [&]<class T, int VECTORS_PER_LANE>() {
-    if (lses_per_lane <= 1) go.template operator()<T, VECTORS_PER_LANE, false, 1, true>();
-    else if (lses_per_lane <= 2) go.template operator()<T, VECTORS_PER_LANE, false, 2, true>();
-    else if (lses_per_lane <= 4) go.template operator()<T, VECTORS_PER_LANE, false, 4, true>();
-    else go.template operator()<T, VECTORS_PER_LANE, false, kMaxN, true>();
+  // shared lses (8 < N <= 16): code per group size, kMaxN / group lses per lane. Rows of up to
+  // 16 vectors (2 per lane) have at most 8 lanes; longer ones (4 per lane) have groups of 1 to
+  // 32 lanes, 1 where L > 32 is odd.
+  const auto by_group = [&]<class T, int VECTORS_PER_LANE>() {
+    if (group == 1) go.template operator()<T, VECTORS_PER_LANE, false, kMaxN, 1>();
+    else if (group == 2) go.template operator()<T, VECTORS_PER_LANE, false, kMaxN / 2, 2>();
+    else if (group == 4) go.template operator()<T, VECTORS_PER_LANE, false, kMaxN / 4, 4>();
+    else if (group == 8) go.template operator()<T, VECTORS_PER_LANE, false, kMaxN / 8, 8>();
+    else if constexpr (VECTORS_PER_LANE == 4) {
+      if (group == 16) go.template operator()<T, VECTORS_PER_LANE, false, 1, 16>();
+      else go.template operator()<T, VECTORS_PER_LANE, false, 1, 32>();
+    } else {
+      throw Error("lanes sharing a row's lses", "at most 8 on rows of up to 16 vectors", std::to_string(group));
+    }
   };
   const auto by_type = [&]<class T>() {
     if (shared) {
-      if (vectors_per_lane == 2) by_share.template operator()<T, 2>();
-      else by_share.template operator()<T, 4>();
+      if (vectors_per_lane == 2) by_group.template operator()<T, 2>();
+      else by_group.template operator()<T, 4>();
     } else if (correct) {
       if (vectors_per_lane == 4) {  // large, N <= 8
         if (a.N <= 2) go.template operator()<T, 4, false, 2>();

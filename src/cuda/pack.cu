@@ -1,10 +1,10 @@
 // pack_seq / unpack_seq on CUDA: one O(B) prefix scan of the lengths (skipped for
 // cu_seqlens), then a copy kernel over the padded rows (b, t) whose index work is O(1):
-// start and length of sequence b are two loads from the scanned offsets. Rows move in the
-// widest chunk (16, 8, 4, 2 or 1 bytes) that every pointer, stride and row size allows,
+// sequence b's length is lengths[b] and its start one load from the scanned offsets. Rows move
+// in the widest chunk (16, 8, 4, 2 or 1 bytes) that every pointer, stride and row size allows,
 // kChunksPerThread chunks in flight per thread. The copy kernel is a programmatic dependent
-// launch of the scan (sm_90+): its launch and block scheduling overlap the scan, and it waits
-// for the offsets on the GPU.
+// launch of the scan (sm_90+): its launch, block scheduling, pad rows and unpack's first loads
+// overlap the scan; only the reads of the offsets wait for it, on the GPU.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -24,36 +24,42 @@ namespace {
 using detail::FastDiv;
 using detail::PackArgs;
 constexpr int kScanThreads = 1024;
-constexpr int kScanLengths = 4;  // lengths per thread and pass: B <= 4096 in one pass
+constexpr int kScanLengths = 4;  // lengths per thread and tile: B <= 4096 in one tile
 constexpr int kCopyThreads = 256;
 constexpr int kChunksPerThread = 4;  // loads in flight per thread: one per chunk leaves copies at half of bandwidth
 
 // lengths_to_offsets_kernel: offsets[0] = 0, offsets[b + 1] = offsets[b] + max(lengths[b], 0).
 //   lengths [B] int32/int64 (element stride `stride`), offsets [B + 1] int64 (workspace).
-// Grid: one block of kScanThreads threads; it walks B in passes of kScanThreads *
-// kScanLengths, every thread carrying the running total.
-// Each thread: kScanLengths consecutive lengths and their running sums; its sum's prefix
-// within the warp by shuffles, the warps' prefixes by warp 0 in shared memory (two barriers
-// a pass); then its kScanLengths offsets. A pass of one length per thread through cub's
-// BlockScan took 1.1 us (H200): 5.7 us for B = 4096, a quarter of a pack of 59 MB.
+// Grid: one block of kScanThreads threads; it walks B in tiles of kTile = kScanThreads *
+// kScanLengths lengths, every thread carrying the running total.
+// Each tile: the block loads it into shared memory in coalesced passes (thread i takes
+// lengths i, i + kScanThreads, ...); each thread then scans kScanLengths consecutive ones,
+// its sum's prefix within the warp by shuffles, the warps' prefixes by warp 0; the offsets go
+// back through shared memory and out in coalesced passes. With each thread loading and
+// storing its own kScanLengths consecutive entries instead, a warp's accesses touched 16-32
+// sectors each, and B = 4096 took 5.5 us (H200) of a 20 us pack.
+__device__ __forceinline__ int tile_slot(int i) { return i + (i >> 2); }  // one pad per kScanLengths: no bank conflicts when thread t reads 4t..4t+3
 __global__ void __launch_bounds__(kScanThreads)
     lengths_to_offsets_kernel(const void* lengths, DType dtype, int64_t stride, int64_t B, int64_t* offsets) {
-  constexpr int kWarps = kScanThreads / 32;
+  constexpr int kWarps = kScanThreads / 32, kTile = kScanThreads * kScanLengths;
+  static_assert(kScanLengths == 4, "tile_slot pads every 4 entries");
+  __shared__ int64_t tile[kTile + kTile / kScanLengths];
   __shared__ int64_t warp_totals[kWarps];
   allow_next_kernel_launch();  // the copy kernel's blocks may be scheduled now: they wait for this one to finish
-  const int lane = static_cast<int>(threadIdx.x & 31), warp = static_cast<int>(threadIdx.x >> 5);
-  if (threadIdx.x == 0) offsets[0] = 0;
-  int64_t carry = 0;  // the lengths of the passes before
-  for (int64_t base = 0; base < B; base += int64_t{kScanThreads} * kScanLengths) {
-    const int64_t first = base + static_cast<int64_t>(threadIdx.x) * kScanLengths;
+  const int thread = static_cast<int>(threadIdx.x), lane = thread & 31, warp = thread >> 5;
+  if (thread == 0) offsets[0] = 0;
+  int64_t carry = 0;  // the lengths of the tiles before
+  for (int64_t base = 0; base < B; base += kTile) {
+#pragma unroll
+    for (int k = 0; k < kScanLengths; ++k) {
+      const int i = thread + k * kScanThreads;
+      tile[tile_slot(i)] = base + i < B ? max(load_index(lengths, dtype, (base + i) * stride), int64_t{0}) : 0;
+    }
+    __syncthreads();
     int64_t run[kScanLengths];  // running sums of this thread's lengths
     int64_t sum = 0;
 #pragma unroll
-    for (int k = 0; k < kScanLengths; ++k) {
-      const int64_t i = first + k;
-      sum += i < B ? max(load_index(lengths, dtype, i * stride), int64_t{0}) : 0;
-      run[k] = sum;
-    }
+    for (int k = 0; k < kScanLengths; ++k) run[k] = sum += tile[tile_slot(thread * kScanLengths + k)];
     int64_t inclusive = sum;  // the sums of this warp's threads up to this one
 #pragma unroll
     for (int o = 1; o < 32; o <<= 1) {
@@ -74,53 +80,89 @@ __global__ void __launch_bounds__(kScanThreads)
     __syncthreads();
     const int64_t before = carry + (warp > 0 ? warp_totals[warp - 1] : 0) + inclusive - sum;
 #pragma unroll
-    for (int k = 0; k < kScanLengths; ++k)
-      if (first + k < B) offsets[first + k + 1] = before + run[k];
+    for (int k = 0; k < kScanLengths; ++k) tile[tile_slot(thread * kScanLengths + k)] = before + run[k];
     carry += warp_totals[kWarps - 1];
-    __syncthreads();  // every thread has read warp_totals before the next pass writes it
+    __syncthreads();
+#pragma unroll
+    for (int k = 0; k < kScanLengths; ++k) {
+      const int i = thread + k * kScanThreads;
+      if (base + i < B) offsets[base + i + 1] = tile[tile_slot(i)];
+    }
+    __syncthreads();  // every thread has read tile and warp_totals before the next tile writes them
   }
 }
 
-struct Seq {
-  int64_t start, len;
-};
-// Start and length of sequence b; lengths made non-negative on both paths.
-__device__ __forceinline__ Seq sequence(const PackArgs& a, const int64_t* offsets, int64_t b) {
+// Length of sequence b, made non-negative: from cu_seqlens, or straight from `lengths` (the
+// scan's input, so a dependent copy kernel knows it without waiting for the offsets).
+__device__ __forceinline__ int64_t sequence_length(const PackArgs& a, int64_t b) {
   if (a.cu_seqlens) {
     const int64_t s = load_index(a.lengths, a.lengths_dtype, b * a.lengths_stride);
     const int64_t e = load_index(a.lengths, a.lengths_dtype, (b + 1) * a.lengths_stride);
-    return {s, max(e - s, int64_t{0})};
+    return max(e - s, int64_t{0});
   }
-  return {offsets[b], offsets[b + 1] - offsets[b]};
+  return max(load_index(a.lengths, a.lengths_dtype, b * a.lengths_stride), int64_t{0});
 }
 
-// Moves chunks lane, lane + step, ... of a row from src to dst, kChunksPerThread loads in flight.
+// First token of sequence b: cu_seqlens[b], or the scanned offsets[b] (a dependent copy kernel
+// reads it after wait_for_previous_kernel()).
+__device__ __forceinline__ int64_t sequence_start(const PackArgs& a, const int64_t* offsets, int64_t b) {
+  return a.cu_seqlens ? load_index(a.lengths, a.lengths_dtype, b * a.lengths_stride) : offsets[b];
+}
+
+// Chunks c, c + step, ..., c + (kChunksPerThread - 1) * step of a row (those below `chunks`),
+// loaded into registers together, then stored: kChunksPerThread loads in flight.
 template <class Chunk>
-__device__ __forceinline__ void copy_row(const Chunk* src, Chunk* dst, int64_t lane, int64_t step, int64_t chunks) {
-  for (int64_t c = lane; c < chunks; c += kChunksPerThread * step) {
-    Chunk v[kChunksPerThread];
+struct ChunkBatch {
+  Chunk v[kChunksPerThread];
+  __device__ __forceinline__ void load(const Chunk* src, int64_t c, int64_t step, int64_t chunks) {
 #pragma unroll
     for (int i = 0; i < kChunksPerThread; ++i)
       if (c + i * step < chunks) v[i] = src[c + i * step];
+  }
+  __device__ __forceinline__ void store(Chunk* dst, int64_t c, int64_t step, int64_t chunks) const {
 #pragma unroll
     for (int i = 0; i < kChunksPerThread; ++i)
       if (c + i * step < chunks) dst[c + i * step] = v[i];
+  }
+};
+
+// Moves chunks first, first + step, ... of a row from src to dst, a batch at a time.
+template <class Chunk>
+__device__ __forceinline__ void copy_row(const Chunk* src, Chunk* dst, int64_t first, int64_t step, int64_t chunks) {
+  for (int64_t c = first; c < chunks; c += kChunksPerThread * step) {
+    ChunkBatch<Chunk> batch;
+    batch.load(src, c, step, chunks);
+    batch.store(dst, c, step, chunks);
+  }
+}
+
+// Writes the pad pattern over chunks lane, lane + step, ... of a padded row.
+template <class Chunk>
+__device__ __forceinline__ void pad_row(Chunk* dst, uint4 pad16, int64_t lane, int64_t step, int64_t chunks) {
+  for (int64_t c = lane; c < chunks; c += step) {
+    // the pad pattern repeats every element, and elements divide 16 bytes
+    Chunk v;
+    memcpy(&v, reinterpret_cast<const char*>(&pad16) + (c * sizeof(Chunk)) % 16, sizeof(Chunk));
+    dst[c] = v;
   }
 }
 
 // copy_rows_kernel: pack_seq (a.to_padded) or unpack_seq, rows moved in Chunk-sized pieces.
 //   tokens [T, row_bytes] (row stride a.token_stride), padded [B, L, row_bytes] (strides
-//   a.padded_sb, a.padded_sl), sequence b's start and length from offsets [B + 1] (or from
-//   cu_seqlens directly); pad16: the pad value repeated over 16 bytes. DEPENDENT: launched as a
-//   programmatic dependent of lengths_to_offsets_kernel (launch.cuh), whose offsets it waits for.
+//   a.padded_sb, a.padded_sl); sequence b's length from lengths[b] (or cu_seqlens), its start
+//   from offsets [B + 1] (or cu_seqlens); pad16: the pad value repeated over 16 bytes.
+//   DEPENDENT: launched as a programmatic dependent of lengths_to_offsets_kernel (launch.cuh);
+//   only the start waits for it.
 // Grid: ceil(B * L / rows_per_block) blocks of rows_per_block * threads_per_row threads
 // (<= kCopyThreads); threads_per_row = ceil(chunks / kChunksPerThread), any count up to
 // kCopyThreads (longer rows loop), so a block's threads are nearly all busy. A group of
 // threads_per_row threads owns padded row (b, t).
-// Each group: pack copies token start_b + t into the row when t < len_b, else the pad
-// pattern; unpack copies the row to token start_b + t when t < len_b and the token is in
-// [0, T). Each thread moves pieces lane, lane + threads_per_row, ... (kChunksPerThread loads
-// in flight).
+// Each group: pack writes the pad pattern when t >= len_b (without waiting for the scan),
+// else copies token start_b + t into the row (the pad when that token is outside [0, T));
+// unpack, when t < len_b, loads its first batch of the row before waiting for the scan, then
+// stores the row to token start_b + t when that token is in [0, T). Each thread moves pieces
+// lane, lane + threads_per_row, ... (kChunksPerThread loads in flight). While the one-block
+// scan runs, the resident blocks thus already write pads and hold unpack's loads in flight.
 template <class Chunk, bool DEPENDENT>
 __global__ void __launch_bounds__(kCopyThreads)
     copy_rows_kernel(const PackArgs a, const int64_t* offsets, FastDiv threads_per_row, int rows_per_block, uint4 pad16) {
@@ -129,27 +171,29 @@ __global__ void __launch_bounds__(kCopyThreads)
   const int64_t row = static_cast<int64_t>(blockIdx.x) * rows_per_block + group;
   if (group >= rows_per_block || row >= a.B * a.L) return;
   const int64_t b = static_cast<uint32_t>(row) / static_cast<uint32_t>(a.L), t = row - b * a.L;  // B * L < 2^32
-  if constexpr (DEPENDENT) wait_for_previous_kernel();  // the offsets come from lengths_to_offsets_kernel
-  const Seq seq = sequence(a, offsets, b);
-  const int64_t token = seq.start + t;
-  const bool has_token = t < seq.len && token >= 0 && token < a.T;  // never out of bounds
-  char* padded = a.padded + b * a.padded_sb + t * a.padded_sl;
-  char* tokens = a.tokens + token * a.token_stride;
+  const bool in_sequence = t < sequence_length(a, b);
+  Chunk* padded = reinterpret_cast<Chunk*>(a.padded + b * a.padded_sb + t * a.padded_sl);
   const int64_t chunks = a.row_bytes / static_cast<int64_t>(sizeof(Chunk));
   const int64_t step = threads_per_row.divisor;
   if (a.to_padded) {
-    if (has_token) {
-      copy_row(reinterpret_cast<const Chunk*>(tokens), reinterpret_cast<Chunk*>(padded), lane, step, chunks);
-    } else {
-      for (int64_t c = lane; c < chunks; c += step) {
-        // the pad pattern repeats every element, and elements divide 16 bytes
-        Chunk v;
-        memcpy(&v, reinterpret_cast<const char*>(&pad16) + (c * sizeof(Chunk)) % 16, sizeof(Chunk));
-        reinterpret_cast<Chunk*>(padded)[c] = v;
+    if (in_sequence) {
+      if constexpr (DEPENDENT) wait_for_previous_kernel();  // the offsets come from lengths_to_offsets_kernel
+      const int64_t token = sequence_start(a, offsets, b) + t;
+      if (token >= 0 && token < a.T) {  // never out of bounds
+        copy_row(reinterpret_cast<const Chunk*>(a.tokens + token * a.token_stride), padded, lane, step, chunks);
+        return;
       }
     }
-  } else if (has_token) {
-    copy_row(reinterpret_cast<const Chunk*>(padded), reinterpret_cast<Chunk*>(tokens), lane, step, chunks);
+    pad_row(padded, pad16, lane, step, chunks);
+  } else if (in_sequence) {
+    ChunkBatch<Chunk> first;
+    first.load(padded, lane, step, chunks);  // the source row does not depend on the offsets
+    if constexpr (DEPENDENT) wait_for_previous_kernel();
+    const int64_t token = sequence_start(a, offsets, b) + t;
+    if (token < 0 || token >= a.T) return;  // never out of bounds
+    Chunk* tokens = reinterpret_cast<Chunk*>(a.tokens + token * a.token_stride);
+    first.store(tokens, lane, step, chunks);
+    copy_row(padded, tokens, lane + kChunksPerThread * step, step, chunks);
   }
 }
 
