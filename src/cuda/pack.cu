@@ -30,10 +30,11 @@ constexpr int kChunksPerThread = 4;  // loads in flight per thread: one per chun
 
 // lengths_to_offsets_kernel: offsets[0] = 0, offsets[b + 1] = offsets[b] + max(lengths[b], 0).
 //   lengths [B] int32/int64 (element stride `stride`), offsets [B + 1] int64 (workspace).
-// Grid: one block of kScanThreads threads; it walks B in tiles of kTile = kScanThreads *
-// kScanLengths lengths, every thread carrying the running total.
+// Grid: one block of a multiple of 32 threads up to kScanThreads (fewer for small B: its
+// barriers and shared memory passes are the latency of a small pack); it walks B in tiles of
+// blockDim.x * kScanLengths lengths, every thread carrying the running total.
 // Each tile: the block loads it into shared memory in coalesced passes (thread i takes
-// lengths i, i + kScanThreads, ...); each thread then scans kScanLengths consecutive ones,
+// lengths i, i + blockDim.x, ...); each thread then scans kScanLengths consecutive ones,
 // its sum's prefix within the warp by shuffles, the warps' prefixes by warp 0; the offsets go
 // back through shared memory and out in coalesced passes. With each thread loading and
 // storing its own kScanLengths consecutive entries instead, a warp's accesses touched 16-32
@@ -41,18 +42,19 @@ constexpr int kChunksPerThread = 4;  // loads in flight per thread: one per chun
 __device__ __forceinline__ int tile_slot(int i) { return i + (i >> 2); }  // one pad per kScanLengths: no bank conflicts when thread t reads 4t..4t+3
 __global__ void __launch_bounds__(kScanThreads)
     lengths_to_offsets_kernel(const void* lengths, DType dtype, int64_t stride, int64_t B, int64_t* offsets) {
-  constexpr int kWarps = kScanThreads / 32, kTile = kScanThreads * kScanLengths;
+  constexpr int kMaxTile = kScanThreads * kScanLengths;
   static_assert(kScanLengths == 4, "tile_slot pads every 4 entries");
-  __shared__ int64_t tile[kTile + kTile / kScanLengths];
-  __shared__ int64_t warp_totals[kWarps];
+  __shared__ int64_t tile[kMaxTile + kMaxTile / kScanLengths];
+  __shared__ int64_t warp_totals[kScanThreads / 32];
   allow_next_kernel_launch();  // the copy kernel's blocks may be scheduled now: they wait for this one to finish
+  const int threads = static_cast<int>(blockDim.x), warps = threads / 32, tile_size = threads * kScanLengths;
   const int thread = static_cast<int>(threadIdx.x), lane = thread & 31, warp = thread >> 5;
   if (thread == 0) offsets[0] = 0;
   int64_t carry = 0;  // the lengths of the tiles before
-  for (int64_t base = 0; base < B; base += kTile) {
+  for (int64_t base = 0; base < B; base += tile_size) {
 #pragma unroll
     for (int k = 0; k < kScanLengths; ++k) {
-      const int i = thread + k * kScanThreads;
+      const int i = thread + k * threads;
       tile[tile_slot(i)] = base + i < B ? max(load_index(lengths, dtype, (base + i) * stride), int64_t{0}) : 0;
     }
     __syncthreads();
@@ -69,7 +71,7 @@ __global__ void __launch_bounds__(kScanThreads)
     if (lane == 31) warp_totals[warp] = inclusive;
     __syncthreads();
     if (warp == 0) {
-      int64_t w = warp_totals[lane];
+      int64_t w = lane < warps ? warp_totals[lane] : 0;
 #pragma unroll
       for (int o = 1; o < 32; o <<= 1) {
         const int64_t v = __shfl_up_sync(0xffffffffu, w, o);
@@ -81,11 +83,11 @@ __global__ void __launch_bounds__(kScanThreads)
     const int64_t before = carry + (warp > 0 ? warp_totals[warp - 1] : 0) + inclusive - sum;
 #pragma unroll
     for (int k = 0; k < kScanLengths; ++k) tile[tile_slot(thread * kScanLengths + k)] = before + run[k];
-    carry += warp_totals[kWarps - 1];
+    carry += warp_totals[warps - 1];
     __syncthreads();
 #pragma unroll
     for (int k = 0; k < kScanLengths; ++k) {
-      const int i = thread + k * kScanThreads;
+      const int i = thread + k * threads;
       if (base + i < B) offsets[base + i + 1] = tile[tile_slot(i)];
     }
     __syncthreads();  // every thread has read tile and warp_totals before the next tile writes them
@@ -231,7 +233,9 @@ void pack(const PackArgs& a, void* workspace, Stream stream) {
   detail::check_index_dtype(a.lengths_dtype, a.cu_seqlens ? "cu_seqlens dtype" : "lengths dtype");
   auto* offsets = static_cast<int64_t*>(workspace);
   if (!a.cu_seqlens) {
-    lengths_to_offsets_kernel<<<1, kScanThreads, 0, stream>>>(a.lengths, a.lengths_dtype, a.lengths_stride, a.B, offsets);
+    int threads = 32;  // enough for B in one tile, up to kScanThreads
+    while (threads < kScanThreads && int64_t{threads} * kScanLengths < a.B) threads *= 2;
+    lengths_to_offsets_kernel<<<1, threads, 0, stream>>>(a.lengths, a.lengths_dtype, a.lengths_stride, a.B, offsets);
     CPATTN_CHECK_LAUNCH();
   }
   uint4 pad{};
