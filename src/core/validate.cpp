@@ -408,6 +408,8 @@ PackArgs make_seq_args(bool to_padded, const TensorView& tokens, const char* tok
   check_dtype(lengths, o.cu_seqlens ? "cu_seqlens" : "lengths", kIndexDTypes);
   check_device(lengths, o.cu_seqlens ? "cu_seqlens" : "lengths", a.device);
   check_data(lengths, o.cu_seqlens ? "cu_seqlens" : "lengths");
+  // on CUDA the copy reads lengths while it writes (pad rows go out before the scan is done)
+  check_no_overlap(written, to_padded ? padded_name : tokens_name, lengths, o.cu_seqlens ? "cu_seqlens" : "lengths", false);
   const int64_t B = o.cu_seqlens ? lengths.shape[0] - 1 : lengths.shape[0];
   if (B < 0) throw Error("cu_seqlens", "B + 1 >= 1 prefix offsets", lengths.describe());
   check_dim(padded, padded_name, 0, B, o.cu_seqlens ? "B, from cu_seqlens" : "B, from lengths");

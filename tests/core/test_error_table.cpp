@@ -3,6 +3,7 @@
 // here must be documented. So the table cannot drift from the code.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -236,6 +237,17 @@ std::map<std::string, std::function<void()>> cases() {
   c["cpp.unpack.sum_past_T"] = [=] { unpack_seq(t(f32, {2, 3, 2}), lens({3, 3}), t(f32, {5, 2}, far)); };
   c["cpp.unpack.sum_under_T"] = [=] { unpack_seq(t(f32, {2, 3, 2}), lens({1, 3}), t(f32, {5, 2}, far)); };
   c["cpp.unpack.out_overlaps"] = [=] { unpack_seq(t(f32, {2, 3, 2}), lens({2, 3}), t(f32, {5, 2}, 8)); };
+  // lengths stored where the output goes
+  const auto lens_at = [](size_t offset, std::initializer_list<int64_t> v) {
+    std::copy(v.begin(), v.end(), static_cast<int64_t*>(mem(offset)));
+    return TensorView(mem(offset), DType::i64, {static_cast<int64_t>(v.size())});
+  };
+  c["cpp.pack.out_overlaps_lengths"] = [=] { pack_seq(x, lens_at(far, {2, 3}), t(f32, {2, 3, 2}, far)); };
+  c["cpp.unpack.out_overlaps_cu_seqlens"] = [=] {
+    PackOptions o;
+    o.cu_seqlens = true;
+    unpack_seq(t(f32, {2, 3, 2}), lens_at(far + 8, {0, 2, 5}), t(f32, {5, 2}, far), o);
+  };
   c["cpp.stats.negative_length"] = [=] { seq_length_stats(lens({3, -2})); };
   // cp functions, 3 ranks: every check of their validation (src/core/cp_args.cpp)
   const Device gpu = Device::cuda(0);
