@@ -22,8 +22,11 @@ namespace cpattn::cuda {
 // of 13 MB 3.7 against 3.1 (bench/probes/small_shapes.cu). Skipping them behind a run-time
 // flag left cpattn's merge of 25 MB at 6.45 us; the variant without them runs it in 6.19.
 
-// The dependent variant calls this before its first global memory access (a read of the
-// previous kernel's output, or a write over what it still reads).
+// The dependent variant calls this before it reads the previous kernel's output or writes
+// what that kernel reads or writes; before the wait it may read what the previous kernel only
+// reads and write memory the previous kernel does not touch. In every launch some thread
+// calls it (each thread that owns work does, on every path), so the grid cannot complete
+// before the previous kernel: the work after it on the stream relies on that.
 __device__ __forceinline__ void wait_for_previous_kernel() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;" ::: "memory");
@@ -40,8 +43,9 @@ __device__ __forceinline__ void allow_next_kernel_launch() {
 }
 
 // kernel<<<grid, block, smem, stream>>>(args...), or a dependent launch of it when
-// `as_dependent` (the caller has checked pdl_supported()). Only for kernels that wait for the
-// previous kernel (wait_for_previous_kernel()) whenever they read or write what it touches.
+// `as_dependent` (the caller has checked pdl_supported()). Only for kernels that call
+// wait_for_previous_kernel() before they touch the previous kernel's output or what it still
+// reads, and in every launch before the grid ends.
 template <class... Params, class... Args>
 void launch_as(void (*kernel)(Params...), bool as_dependent, dim3 grid, dim3 block, size_t smem, Stream stream,
                Args&&... args) {

@@ -46,7 +46,7 @@ __global__ void __launch_bounds__(kScanThreads)
   static_assert(kScanLengths == 4, "tile_slot pads every 4 entries");
   __shared__ int64_t tile[kMaxTile + kMaxTile / kScanLengths];
   __shared__ int64_t warp_totals[kScanThreads / 32];
-  allow_next_kernel_launch();  // the copy kernel's blocks may be scheduled now: they wait for this one to finish
+  allow_next_kernel_launch();  // the copy kernel's blocks may be scheduled now: only their reads of `offsets` wait for this one
   const int threads = static_cast<int>(blockDim.x), warps = threads / 32, tile_size = threads * kScanLengths;
   const int thread = static_cast<int>(threadIdx.x), lane = thread & 31, warp = thread >> 5;
   if (thread == 0) offsets[0] = 0;
@@ -165,6 +165,9 @@ __device__ __forceinline__ void pad_row(Chunk* dst, uint4 pad16, int64_t lane, i
 // stores the row to token start_b + t when that token is in [0, T). Each thread moves pieces
 // lane, lane + threads_per_row, ... (kChunksPerThread loads in flight). While the one-block
 // scan runs, the resident blocks thus already write pads and hold unpack's loads in flight.
+// Under DEPENDENT every thread waits for the scan before it ends, pads written or not: were a
+// grid of pad rows alone to finish first, the next work on the stream could start while the
+// scan still reads `lengths` and writes the workspace.
 template <class Chunk, bool DEPENDENT>
 __global__ void __launch_bounds__(kCopyThreads)
     copy_rows_kernel(const PackArgs a, const int64_t* offsets, FastDiv threads_per_row, int rows_per_block, uint4 pad16) {
@@ -187,6 +190,7 @@ __global__ void __launch_bounds__(kCopyThreads)
       }
     }
     pad_row(padded, pad16, lane, step, chunks);
+    if constexpr (DEPENDENT) wait_for_previous_kernel();  // no block ends before the scan: see the grid note
   } else if (in_sequence) {
     ChunkBatch<Chunk> first;
     first.load(padded, lane, step, chunks);  // the source row does not depend on the offsets
@@ -196,6 +200,8 @@ __global__ void __launch_bounds__(kCopyThreads)
     Chunk* tokens = reinterpret_cast<Chunk*>(a.tokens + token * a.token_stride);
     first.store(tokens, lane, step, chunks);
     copy_row(padded, tokens, lane + kChunksPerThread * step, step, chunks);
+  } else {
+    if constexpr (DEPENDENT) wait_for_previous_kernel();  // no block ends before the scan: see the grid note
   }
 }
 

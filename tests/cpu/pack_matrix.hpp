@@ -61,6 +61,26 @@ inline std::vector<PackCase> pack_matrix(bool for_unpack) {
     c.seed = seed++;
     cases.push_back(c);
   }
+  // the CUDA scan launches the fewest threads (32 to 1024) whose tile of 4 lengths each holds
+  // B: counts at and around each size and tile edge, zeros among the lengths
+  for (int64_t count : {1, 33, 100, 128, 129, 300, 513, 1025, 2049, 4096, 4097}) {
+    PackCase c;
+    c.lengths.resize(static_cast<size_t>(count));
+    for (size_t i = 0; i < c.lengths.size(); ++i) c.lengths[i] = static_cast<int64_t>((i * 5 + i / 3) % 5);
+    c.features = {4};
+    c.index_dtype = count % 2 ? DType::i32 : DType::i64;
+    c.cu_seqlens = count == 300;
+    c.seed = seed++;
+    cases.push_back(c);
+  }
+  {  // thousands of empty sequences: a copy grid of pad rows only
+    PackCase c;
+    c.lengths.assign(3000, 0);
+    c.max_len = 2;
+    c.features = {8};
+    c.seed = seed++;
+    cases.push_back(c);
+  }
   PackCase longer;  // max_len longer than every sequence: extra padding rows
   longer.lengths = {2, 3};
   longer.max_len = 6;
