@@ -20,7 +20,7 @@ namespace {
 
 struct Row {
   std::string op, shape, note;
-  double bytes = 0, us = NAN, gbs = NAN, pct = NAN, err = 0, host_us = NAN, coll_us = NAN;
+  double bytes = 0, us = NAN, gbs = NAN, pct = NAN, pct_size_copy = NAN, err = 0, host_us = NAN, coll_us = NAN;
   int64_t checked = 0, wrong = 0;
 };
 
@@ -123,12 +123,22 @@ void check_merged_rows(Row& row, Device dev, const Buffer& out, const Buffer& ls
   }
 }
 
-// The row's time (median per call), GB/s, % of copy, and host time per call at decode sizes.
+// CUDA rows of this many bytes and more are also compared with a copy of their own size: a
+// copy of 100 MB pays the same start and drain as any kernel of 100 MB, which the copy of
+// 1 GiB behind "% copy" spreads over ten times the bytes.
+constexpr double kSizeCopyBytes = 8.0 * 1024 * 1024;
+
+// The row's time (median per call), GB/s, % of copy, % of a copy of its own size (large CUDA
+// rows), and host time per call at decode sizes.
 void time_row(Row& row, Device dev, Context& ctx, const std::function<void()>& call, const BenchOptions& o, double copy_gbs) {
   row.us = time_us(dev, ctx, call, o.iters, o.warmup);
   row.gbs = row.bytes / row.us / 1e3;
   row.pct = 100.0 * row.gbs / copy_gbs;
   if (dev.type == DeviceType::cuda && row.bytes <= kHostTimedBytes) row.host_us = host_us_per_call(dev, call, 1000);
+  if (dev.type == DeviceType::cuda && row.bytes >= kSizeCopyBytes && memory_shortfall(dev, row.bytes).empty()) {
+    const auto half = static_cast<size_t>(row.bytes / 2) & ~size_t{15};  // read + written = the row's bytes
+    row.pct_size_copy = 100.0 * row.gbs / copy_bandwidth(dev, half).reference();
+  }
 }
 
 Row bench_merge(bool merge, const Shape& s, DType dt, DType out_dt, Device dev, const BenchOptions& o, double copy_gbs) {
@@ -385,6 +395,7 @@ void write_json(const std::string& path, const std::string& header, double copy_
     auto num = [](double v) { return std::isfinite(v) ? std::to_string(v) : std::string("null"); };
     f << "  {\"op\": \"" << r.op << "\", \"shape\": \"" << r.shape << "\", \"bytes\": " << num(r.bytes)
       << ", \"time_us\": " << num(r.us) << ", \"gbs\": " << num(r.gbs) << ", \"pct_copy\": " << num(r.pct)
+      << ", \"pct_size_copy\": " << num(r.pct_size_copy)
       << ", \"host_us\": " << num(r.host_us) << ", \"coll_us\": " << num(r.coll_us) << ", \"max_err\": " << num(r.err)
       << ", \"checked\": " << r.checked << ", \"wrong\": " << r.wrong << ", \"note\": \"" << r.note << "\"}"
       << (i + 1 < rows.size() ? ",\n" : "\n");
@@ -445,11 +456,12 @@ int run_bench(const BenchOptions& o) {
                  ? "cudaMemcpyAsync " + fmt(copy.memcpy_gbs, 0) + " GB/s, copy kernel " + fmt(copy.kernel_gbs, 0) + " GB/s"
                  : "memcpy " + fmt(copy.memcpy_gbs, 0) + " GB/s")
          << "; %copy against " << fmt(copy_gbs, 0) << " GB/s"
+         << (dev.type == DeviceType::cuda ? "; %size-copy against the faster copy of the row's own bytes (rows of 8 MiB and more)" : "")
          << (dev.type == DeviceType::cuda ? " | time: median CUDA-graph replay" : " | time: median wall");
   std::printf("# %s\n", header.str().c_str());
   std::fflush(stdout);
   std::vector<Row> rows;
-  Table t({{"op", 12}, {"shape", 34}, {"bytes", 12}, {"time(us)", 10}, {"GB/s", 8}, {"%copy", 6}, {"host(us)", 8},
+  Table t({{"op", 12}, {"shape", 34}, {"bytes", 12}, {"time(us)", 10}, {"GB/s", 8}, {"%copy", 6}, {"%size-copy", 10}, {"host(us)", 8},
            {"max_err", 8}, {"#checked", 9}, {"#wrong", 6}});
   std::printf("%s", t.str().c_str());  // the header; rows follow as they are measured
   const Table lead({{"op", 12}, {"shape", 34}, {"bytes", 12}});  // a skipped row: these cells, then why
@@ -460,7 +472,7 @@ int run_bench(const BenchOptions& o) {
       cells.pop_back();  // the newline
       std::printf("%s SKIPPED: %s\n", cells.c_str(), r.note.c_str());
     } else
-      std::printf("%s", t.row({r.op, r.shape, fmt(r.bytes, 0), fmt(r.us, 2), fmt(r.gbs, 0), fmt(r.pct, 1), fmt(r.host_us, 1),
+      std::printf("%s", t.row({r.op, r.shape, fmt(r.bytes, 0), fmt(r.us, 2), fmt(r.gbs, 0), fmt(r.pct, 1), fmt(r.pct_size_copy, 1), fmt(r.host_us, 1),
                                fmt_sci(r.err), std::to_string(r.checked), std::to_string(r.wrong)})
                             .c_str());
     std::fflush(stdout);
