@@ -341,9 +341,11 @@ bool launch_merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
   // else 4, and lanes per row rounded up to a power of two up to 32 so that one group of G = L
   // lanes reads each lse once (longer rows: groups of the largest power of two dividing L).
   // Shared lses made N = 16 5-16% faster; with N = 3-8 they were up to 36% slower on calls
-  // of 4-105 MB, where the shuffles' latency counts (docs/performance.md).
+  // of 4-105 MB, where the shuffles' latency counts (docs/performance.md); N = 5-8 shares on
+  // rows of up to 8 vectors (D = 64 in 16-bit types), where each lane reading all N lses for
+  // two vectors of data bound the kernel (the probe: D64 N8 30% faster shared).
   const bool large = rows * vectors_per_row >= 4 * sms * kThreads;
-  const bool shared = large && correct && a.N > 8;
+  const bool shared = large && correct && (a.N > 8 || (a.N > 4 && vectors_per_row <= 8));
   int vectors_per_lane = 1;
   if (shared) vectors_per_lane = vectors_per_row <= 16 ? 2 : 4;
   else if (large && correct) vectors_per_lane = a.N <= 4 && vectors_per_row < 16 ? 2 : 4;
@@ -404,11 +406,14 @@ bool launch_merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
     else if (a.N <= 8) go.template operator()<T, VECTORS_PER_LANE, MERGE, 8>();
     else go.template operator()<T, VECTORS_PER_LANE, MERGE, kMaxN>();
   };
-  // shared lses (8 < N <= 16): code per group size, kMaxN / group lses per lane. Rows of up to
-  // 16 vectors (2 per lane) have at most 8 lanes; longer ones (4 per lane) have groups of 1 to
-  // 32 lanes, 1 where L > 32 is odd.
+  // shared lses (N > 8, or 4 < N <= 8 on rows of up to 8 vectors): code per group size, P / group
+  // lses per lane for P = 16 or 8 partials. Rows of up to 16 vectors (2 per lane) have at most 8
+  // lanes; longer ones (4 per lane, N > 8) have groups of 1 to 32 lanes, 1 where L > 32 is odd.
   const auto by_group = [&]<class T, int VECTORS_PER_LANE>() {
-    if (group == 1) go.template operator()<T, VECTORS_PER_LANE, false, kMaxN, 1>();
+    if (a.N <= 8 && group == 1) go.template operator()<T, VECTORS_PER_LANE, false, 8, 1>();
+    else if (a.N <= 8 && group == 2) go.template operator()<T, VECTORS_PER_LANE, false, 4, 2>();
+    else if (a.N <= 8 && group == 4) go.template operator()<T, VECTORS_PER_LANE, false, 2, 4>();
+    else if (group == 1) go.template operator()<T, VECTORS_PER_LANE, false, kMaxN, 1>();
     else if (group == 2) go.template operator()<T, VECTORS_PER_LANE, false, kMaxN / 2, 2>();
     else if (group == 4) go.template operator()<T, VECTORS_PER_LANE, false, kMaxN / 4, 4>();
     else if (group == 8) go.template operator()<T, VECTORS_PER_LANE, false, kMaxN / 8, 8>();

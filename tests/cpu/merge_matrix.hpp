@@ -56,13 +56,16 @@ inline std::vector<MergeCase> merge_matrix() {
   // calls large enough (several waves of the GPU) for the CUDA kernels' several-vectors-per-
   // lane paths: merge with N = 2 (its own kernel) and N = 3, 4; correct with N <= 8 (2 vectors
   // per lane on rows under 16 vectors with N <= 4, else 4) and with shared lses for N > 8: 2
-  // and 4 lses per lane in groups of a whole row's lanes (2 or 4 vectors per lane); odd N and
-  // padded layouts included
+  // and 4 lses per lane in groups of a whole row's lanes (2 or 4 vectors per lane), and for
+  // N = 5-8 on rows of up to 8 vectors (groups of 4 lanes, one idle at 6 vectors; 2 lanes of
+  // 2 lses at 4 vectors); odd N and padded layouts included
   for (auto [N, D, dt, l] : {std::tuple{2, 128, DType::bf16, Layout::contiguous}, {2, 64, DType::f16, Layout::padded},
                              {3, 128, DType::f32, Layout::padded}, {3, 64, DType::bf16, Layout::contiguous},
                              {4, 96, DType::f16, Layout::contiguous}, {5, 96, DType::bf16, Layout::contiguous},
                              {16, 64, DType::f32, Layout::contiguous}, {12, 256, DType::bf16, Layout::contiguous},
-                             {16, 64, DType::bf16, Layout::contiguous}}) {
+                             {16, 64, DType::bf16, Layout::contiguous}, {8, 64, DType::bf16, Layout::padded},
+                             {7, 48, DType::f16, Layout::contiguous}, {5, 16, DType::f32, Layout::contiguous},
+                             {6, 32, DType::f32, Layout::padded}}) {
     MergeCase c;
     c.N = N, c.D = D, c.dtype = dt, c.B = 2048, c.H = 17, c.layout = l, c.adv = Adversarial::all(), c.seed = seed++;
     cases.push_back(c);
