@@ -10,9 +10,10 @@
 // of a row, in groups of a power of two inside one warp, read N / G each and reduce by
 // shuffles (with every lane reading all N, the lse loads and exps were the bound: correct N =
 // 16 at D = 64 ran at 72% of copy). Merges of exactly two partials run merge_pair_kernel, the
-// N = 2 code without the general parts. Index math is 32-bit and the lse base comes as two
-// factors (no branch on it): decode calls are latency bound, and the kernel of merge.cu spends
-// many more instructions per warp on general strides and run-time dtypes.
+// N = 2 code without the general parts. Thread indices and strides are 32-bit (rows and
+// partials are 64-bit apart) and the lse base comes as two factors (no branch on it): decode
+// calls are latency bound, and the kernel of merge.cu spends many more instructions per warp
+// on general strides and run-time dtypes.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -203,7 +204,8 @@ __global__ void __launch_bounds__(kThreads) merge_rows_kernel(const RowsArgs a) 
 #pragma unroll
       for (int i = 0; i < VECTORS_PER_LANE; ++i) {
         const uint32_t v = lane + i * L;
-        if ((!MERGE || c + j < a.N) && v < a.vectors_per_row) x[i][j] = load_pack<T, VEC>(src + (c + j) * a.src_sn + v * VEC);
+        if ((!MERGE || c + j < a.N) && v < a.vectors_per_row)
+          x[i][j] = load_pack<T, VEC>(src + static_cast<uint64_t>(c + j) * a.src_sn + v * VEC);
       }
   };
   load_chunk(0);  // correct: src_sn is 0 (src is the rank's out)
@@ -323,11 +325,11 @@ bool launch_merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
   const int64_t src_sn = correct ? 0 : a.src_sn;
   if (src_sr < 0 || dst_sr < 0 || lse_sr < 0 || dst_lse_sr < 0 || src_sn < 0 || a.lse_sn < 0) return false;
   if (src_sr % vec || dst_sr % vec || src_sn % vec) return false;  // every vector 16-byte aligned
-  // 32-bit offsets inside a row's partials and strides; rows themselves are 64-bit apart
+  // 32-bit strides and lse offsets; rows and partials are 64-bit apart (a merge of 16
+  // partials of 2^28 elements each still takes this kernel)
   const auto fits = [](int64_t v) { return v >= 0 && v <= INT32_MAX; };
   const int64_t last_n = a.N - 1;
-  if (!fits(src_sr) || !fits(dst_sr) || !fits(lse_sr) || !fits(dst_lse_sr) || !fits(last_n * src_sn + a.D) ||
-      !fits(last_n * a.lse_sn))
+  if (!fits(src_sr) || !fits(dst_sr) || !fits(lse_sr) || !fits(dst_lse_sr) || !fits(src_sn) || !fits(last_n * a.lse_sn))
     return false;
   if (a.kv_lens && (a.kv_sn < 0 || a.kv_sb < 0 || !fits(last_n * a.kv_sn + (a.B - 1) * a.kv_sb))) return false;
 

@@ -2,9 +2,14 @@
 // CPU backend). Each test skips itself, saying why, where no GPU is present.
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <mutex>
+#include <sstream>
+#include <vector>
 
+#include "backend/convert.hpp"
 #include "cp_check.hpp"
 #include "cpu/merge_matrix.hpp"
 #include "cpu/pack_matrix.hpp"
@@ -241,6 +246,64 @@ TEST(CudaLargeSizes, CorrectPast2To31ElementsGroupsKernel) {
   CPATTN_REQUIRE_GPU();
   GroupsKernelOnly groups;
   EXPECT_TRUE(correct_past_int32(Device::cuda()));
+}
+// merge_rows_kernel: partials 2^30 + 4096 elements apart, so the last starts past 2^31 (64-bit
+// partial offsets; 6.4 GB allocated, only each partial's first rows written). One NaN lse,
+// one -inf lse and one all-empty row among them.
+TEST(CudaLargeSizes, MergePartialsPast2To31Elements) {
+  CPATTN_REQUIRE_GPU();
+  constexpr int64_t N = 3, B = 64, H = 8, D = 128, S = (int64_t{1} << 30) + 4096, rows = B * H;
+  static_assert((N - 1) * S > INT32_MAX);
+  std::vector<uint16_t> x(static_cast<size_t>(N * rows * D));
+  TestTensor lses(DType::f32, {N, B, H}, Device::cuda()), out(DType::bf16, {B, H, D}, Device::cuda()),
+      out_lse(DType::f32, {B, H}, Device::cuda());
+  auto* l = static_cast<float*>(lses.host_view().data);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t r = 0; r < rows; ++r) {
+      l[n * rows + r] = static_cast<float>((r * 13 + n * 5) % 17) / 4.0f - 2.0f;
+      for (int64_t d = 0; d < D; ++d)
+        x[static_cast<size_t>((n * rows + r) * D + d)] = detail::f32_to_bf16(static_cast<float>((r * 7 + d * 3 + n) % 16 - 8));
+    }
+  l[1 * rows + 5] = NAN;        // empty partial
+  l[2 * rows + 9] = -INFINITY;  // empty partial
+  for (int64_t n = 0; n < N; ++n) l[n * rows + 11] = -INFINITY;  // every partial empty
+  lses.upload();
+  void* base = cuda::device_malloc(static_cast<size_t>(N * S) * 2, 0);
+  for (int64_t n = 0; n < N; ++n)
+    ASSERT_EQ(cudaMemcpy(static_cast<uint16_t*>(base) + n * S, x.data() + n * rows * D, static_cast<size_t>(rows * D) * 2,
+                         cudaMemcpyHostToDevice),
+              cudaSuccess);
+  const int64_t shape[] = {N, B, H, D}, strides[] = {S, H * D, D, 1};
+  const TensorView outs(base, DType::bf16, shape, strides, Device::cuda());
+  const TensorView lse_view = out_lse.view();
+  merge_attn_states(outs, lses.view(), out.view(), &lse_view);
+  cuda::device_free(base, 0);
+  out.download();
+  out_lse.download();
+  int64_t wrong = 0;
+  std::ostringstream first;
+  for (int64_t r = 0; r < rows; ++r) {
+    double m = -INFINITY, s = 0.0, w[N];
+    for (int64_t n = 0; n < N; ++n) {
+      const double v = l[n * rows + r];
+      w[n] = std::isfinite(v) ? v : -INFINITY;
+      m = std::max(m, w[n]);
+    }
+    for (int64_t n = 0; n < N; ++n) s += m == -INFINITY ? 0.0 : std::exp(w[n] - m);
+    const double want_lse = m == -INFINITY ? -INFINITY : m + std::log(s);
+    const double got_lse = static_cast<const float*>(out_lse.host_view().data)[r];
+    if (!(got_lse == want_lse || std::fabs(got_lse - want_lse) <= 1e-5 * std::max(1.0, std::fabs(want_lse))) && wrong++ == 0)
+      first << "lse of row " << r << ": got " << got_lse << ", want " << want_lse;
+    for (int64_t d = 0; d < D; ++d) {
+      double want = 0.0;
+      for (int64_t n = 0; n < N; ++n)
+        if (m != -INFINITY && w[n] != -INFINITY) want += std::exp(w[n] - want_lse) * static_cast<double>((r * 7 + d * 3 + n) % 16 - 8);
+      const double got = out.get({r / H, r % H, d});
+      if (!(std::fabs(got - want) <= std::fabs(want) * 0x1p-8 + 1e-5) && wrong++ == 0)
+        first << "out row " << r << " element " << d << ": got " << got << ", want " << want;
+    }
+  }
+  EXPECT_EQ(wrong, 0) << "first: " << first.str();
 }
 TEST(CudaLargeSizes, PackUnpackPast2To31Bytes) {
   CPATTN_REQUIRE_GPU();
