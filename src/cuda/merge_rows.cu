@@ -170,7 +170,9 @@ __device__ __forceinline__ RankWeight rank_weight(const RowsArgs& a, uint32_t ro
 //   stride dst_sr); dst_lse f32 [B, H] (optional, row stride dst_lse_sr); lses in base e or 2.
 //   T: the data type, moved in 16-byte vectors; MAXN: lses per lane, >= N (or >= N / GROUP):
 //   fewer registers where the launch knows N is small; GROUP (correct only): the lanes of a
-//   row share its lses in groups of GROUP (1: every lane reads all); DEPENDENT: launched as a
+//   row share its lses in groups of GROUP (1: every lane reads all); WIDE_PARTIALS (merge
+//   only): partial offsets n * src_sn in 64 bits, for partials past 2^31 elements (32-bit
+//   products are 2-6% faster on merges of up to 30 MB, H200); DEPENDENT: launched as a
 //   programmatic dependent (launch.cuh).
 // Grid: ceil(B * H * L / blockDim.x) blocks of 128 or 256 threads, L lanes per row (any
 // count: a row may straddle warps; a multiple of GROUP); thread t serves row t / L as lane
@@ -179,7 +181,7 @@ __device__ __forceinline__ RankWeight rank_weight(const RowsArgs& a, uint32_t ro
 // row's lses (all N, or its group's share and shuffles), their max and sum; correct scales
 // the rank's row by its weight, merge sums the N weighted partials in f32 (kChunk partials'
 // loads in flight at once); lane 0 stores the merged lse last.
-template <class T, int VECTORS_PER_LANE, bool MERGE, int MAXN, int GROUP, bool DEPENDENT>
+template <class T, int VECTORS_PER_LANE, bool MERGE, int MAXN, int GROUP, bool WIDE_PARTIALS, bool DEPENDENT>
 __global__ void __launch_bounds__(kThreads) merge_rows_kernel(const RowsArgs a) {
   static_assert(!MERGE || GROUP == 1, "merges read every lse in every lane");
   constexpr int VEC = 16 / static_cast<int>(sizeof(T));
@@ -197,6 +199,9 @@ __global__ void __launch_bounds__(kThreads) merge_rows_kernel(const RowsArgs a) 
   }
 
   // the first data loads go out before the lse math
+  const auto partial = [&](int n) {  // this row of partial n
+    return WIDE_PARTIALS ? src + static_cast<uint64_t>(n) * a.src_sn : src + n * a.src_sn;
+  };
   P x[VECTORS_PER_LANE][kChunk] = {};
   const auto load_chunk = [&](int c) {
 #pragma unroll
@@ -205,7 +210,7 @@ __global__ void __launch_bounds__(kThreads) merge_rows_kernel(const RowsArgs a) 
       for (int i = 0; i < VECTORS_PER_LANE; ++i) {
         const uint32_t v = lane + i * L;
         if ((!MERGE || c + j < a.N) && v < a.vectors_per_row)
-          x[i][j] = load_pack<T, VEC>(src + static_cast<uint64_t>(c + j) * a.src_sn + v * VEC);
+          x[i][j] = load_pack<T, VEC>(partial(c + j) + v * VEC);
       }
   };
   load_chunk(0);  // correct: src_sn is 0 (src is the rank's out)
@@ -325,8 +330,9 @@ bool launch_merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
   const int64_t src_sn = correct ? 0 : a.src_sn;
   if (src_sr < 0 || dst_sr < 0 || lse_sr < 0 || dst_lse_sr < 0 || src_sn < 0 || a.lse_sn < 0) return false;
   if (src_sr % vec || dst_sr % vec || src_sn % vec) return false;  // every vector 16-byte aligned
-  // 32-bit strides and lse offsets; rows and partials are 64-bit apart (a merge of 16
-  // partials of 2^28 elements each still takes this kernel)
+  // 32-bit strides and lse offsets; rows are 64-bit apart, and partials too where the last
+  // starts past 2^31 elements (wide: merge B8192 H32 D576 N16, 5.2 GB, took the general
+  // kernel at 89% of copy before, 105% with them)
   const auto fits = [](int64_t v) { return v >= 0 && v <= INT32_MAX; };
   const int64_t last_n = a.N - 1;
   if (!fits(src_sr) || !fits(dst_sr) || !fits(lse_sr) || !fits(dst_lse_sr) || !fits(src_sn) || !fits(last_n * a.lse_sn))
@@ -363,6 +369,7 @@ bool launch_merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
     }
   }
   const int64_t threads_total = rows * L;
+  const bool wide = !fits(last_n * src_sn + a.D);
   if (!fits(threads_total + kThreads)) return false;  // thread and row indices are 32-bit
   const auto u32 = [](int64_t v) { return static_cast<uint32_t>(v); };
   // The next kernel (if launched with PDL) may be scheduled once every block has executed
@@ -397,16 +404,20 @@ bool launch_merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
   // on H200), the rest in 256
   const int threads = threads_total >= 2 * sms * kThreads && (correct || vectors_per_lane > 1) ? kThreads : 128;
   const auto blocks = static_cast<unsigned>((threads_total + threads - 1) / threads);
-  const auto go = [&]<class T, int VECTORS_PER_LANE, bool MERGE, int MAXN, int GROUP = 1>() {
-    launch(merge_rows_kernel<T, VECTORS_PER_LANE, MERGE, MAXN, GROUP, false>,
-           merge_rows_kernel<T, VECTORS_PER_LANE, MERGE, MAXN, GROUP, true>, blocks, threads, 0, stream, pdl, r);
+  const auto go = [&]<class T, int VECTORS_PER_LANE, bool MERGE, int MAXN, int GROUP = 1, bool WIDE = false>() {
+    launch(merge_rows_kernel<T, VECTORS_PER_LANE, MERGE, MAXN, GROUP, WIDE, false>,
+           merge_rows_kernel<T, VECTORS_PER_LANE, MERGE, MAXN, GROUP, WIDE, true>, blocks, threads, 0, stream, pdl, r);
   };
   // code for the smallest of 2, 4, 8, 16 partials >= N
-  const auto by_n = [&]<class T, int VECTORS_PER_LANE, bool MERGE>() {
-    if (a.N <= 2) go.template operator()<T, VECTORS_PER_LANE, MERGE, 2>();
-    else if (a.N <= 4) go.template operator()<T, VECTORS_PER_LANE, MERGE, 4>();
-    else if (a.N <= 8) go.template operator()<T, VECTORS_PER_LANE, MERGE, 8>();
-    else go.template operator()<T, VECTORS_PER_LANE, MERGE, kMaxN>();
+  const auto by_n = [&]<class T, int VECTORS_PER_LANE, bool MERGE, bool WIDE = false>() {
+    if (a.N <= 2) go.template operator()<T, VECTORS_PER_LANE, MERGE, 2, 1, WIDE>();
+    else if (a.N <= 4) go.template operator()<T, VECTORS_PER_LANE, MERGE, 4, 1, WIDE>();
+    else if (a.N <= 8) go.template operator()<T, VECTORS_PER_LANE, MERGE, 8, 1, WIDE>();
+    else go.template operator()<T, VECTORS_PER_LANE, MERGE, kMaxN, 1, WIDE>();
+  };
+  const auto merge = [&]<class T, bool WIDE>() {
+    if (vectors_per_lane == 2) go.template operator()<T, 2, true, 4, 1, WIDE>();  // N = 3, 4
+    else by_n.template operator()<T, 1, true, WIDE>();
   };
   // shared lses (N > 8, or 4 < N <= 8 on rows of up to 8 vectors): code per group size, P / group
   // lses per lane for P = 16 or 8 partials. Rows of up to 16 vectors (2 per lane) have at most 8
@@ -439,9 +450,10 @@ bool launch_merge_rows(const MergeArgs& a, Stream stream, bool pdl) {
       else by_n.template operator()<T, 1, false>();
     } else if (a.N == 2 && !a.kv_lens) {
       launch(merge_pair_kernel<T, false>, merge_pair_kernel<T, true>, blocks, threads, 0, stream, pdl, r);
+    } else if (wide) {
+      merge.template operator()<T, true>();
     } else {
-      if (vectors_per_lane == 2) go.template operator()<T, 2, true, 4>();  // N = 3, 4
-      else by_n.template operator()<T, 1, true>();
+      merge.template operator()<T, false>();
     }
   };
   CPATTN_DISPATCH_CUDA_FLOAT(a.dtype, "dtype", T, [&] { by_type.template operator()<T>(); });
