@@ -82,7 +82,8 @@ int main(int argc, char** argv) {
   cpattn::cli::BenchOptions bench;
   auto* b = app.add_subcommand("bench",
                                "Time an op over a shape sweep: time, GB/s, % of the device copy measured in the same "
-                               "run, and a check of sampled rows against the f64 reference");
+                               "run (on a GPU also % of a copy of the row's own size, rows of 8 MiB and more), and a "
+                               "check of sampled rows against the f64 reference");
   add_common(b, bench, "bf16");
   b->add_option("--op", bench.op,
                 "correct, merge, merge-varlen (a variable number of partials per row: -N is the mean), pack, unpack, "
