@@ -6,14 +6,14 @@
 // (L need not be a power of two nor stay inside one warp): lane i handles vectors i, i + L,
 // ... (VECTORS_PER_LANE of them). In merges and small calls every lane reads the row's N lses
 // itself (the same L1 line for the row's lanes) and reduces them in registers: no shuffles, no
-// shared memory, no barrier. Large correct calls with N > 8 share the lses instead: the lanes
-// of a row, in groups of a power of two inside one warp, read N / G each and reduce by
-// shuffles (with every lane reading all N, the lse loads and exps were the bound: correct N =
-// 16 at D = 64 ran at 72% of copy). Merges of exactly two partials run merge_pair_kernel, the
-// N = 2 code without the general parts. Thread indices and strides are 32-bit (rows and
-// partials are 64-bit apart) and the lse base comes as two factors (no branch on it): decode
-// calls are latency bound, and the kernel of merge.cu spends many more instructions per warp
-// on general strides and run-time dtypes.
+// shared memory, no barrier. Large correct calls with N > 8 (or 5-8 on rows of up to 8
+// vectors) share the lses instead: the lanes of a row, in groups of a power of two inside one
+// warp, read N / G each and reduce by shuffles (with every lane reading all N, the lse loads
+// and exps were the bound: correct N = 16 at D = 64 ran at 72% of copy). Merges of exactly
+// two partials run merge_pair_kernel, the N = 2 code without the general parts. Thread
+// indices and strides are 32-bit (rows and partials are 64-bit apart) and the lse base comes
+// as two factors (no branch on it): decode calls are latency bound, and the kernel of
+// merge.cu spends many more instructions per warp on general strides and run-time dtypes.
 #include <cuda_runtime.h>
 
 #include <cstdint>
